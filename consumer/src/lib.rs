@@ -1,0 +1,1 @@
+//! The queue consumer worker: built in issue #3.

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds one worker crate (producer or consumer) to <crate>/build/ with worker-build, offline:
+# worker-build would otherwise download wasm-bindgen, wasm-opt and esbuild from the internet.
+# The tools come from `scripts/setup.sh` (cargo install + npm ci). Paths must be absolute:
+# worker-build resolves them from its own working directory and silently falls back to
+# downloading on a miss.
+set -euo pipefail
+crate="${1:?usage: build-worker.sh producer|consumer}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "build-worker: '$1' not found; run scripts/setup.sh first" >&2; exit 1; }; }
+need worker-build
+need wasm-bindgen
+for tool in wasm-opt esbuild; do
+  [ -x "$root/node_modules/.bin/$tool" ] || { echo "build-worker: node_modules/.bin/$tool missing; run 'npm ci' (or scripts/setup.sh)" >&2; exit 1; }
+done
+
+export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
+cd "$root/$crate"
+exec worker-build --release

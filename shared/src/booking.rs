@@ -1,0 +1,401 @@
+//! Extracting a [`Booking`] from Cal.com's `payload`, tolerantly.
+//!
+//! Cal.com does not retry a rejected delivery, so a strict schema loses bookings. Every field is
+//! read as "whatever JSON came" and converted leniently: nulls, missing keys, numbers where
+//! strings were expected and unknown extra fields all degrade to "not shown" instead of failing.
+//! Only the booking `uid` is required.
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
+use crate::text::truncate_bytes;
+
+/// The payload fields we read. `Value` accepts any JSON type, so no field can fail the parse.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CalPayload {
+    uid: Value,
+    title: Value,
+    event_title: Value,
+    #[serde(rename = "type")]
+    event_slug: Value,
+    start_time: Value,
+    end_time: Value,
+    length: Value,
+    organizer: Value,
+    attendees: Value,
+    seats_per_time_slot: Value,
+    location: Value,
+    video_call_data: Value,
+    metadata: Value,
+    additional_notes: Value,
+    responses: OrderedResponses,
+    status: Value,
+    team: Value,
+    reschedule_uid: Value,
+    reschedule_start_time: Value,
+    reschedule_end_time: Value,
+    rescheduled_by: Value,
+    cancellation_reason: Value,
+    cancelled_by: Value,
+    request_reschedule: Value,
+}
+
+impl CalPayload {
+    /// The booking uid, if the payload has a usable one.
+    pub fn uid(&self) -> Option<String> {
+        text(&self.uid)
+    }
+}
+
+/// Booking-form responses in the order the form sent them (a JSON object's order is the form's
+/// order; a `BTreeMap` would sort them by field slug).
+#[derive(Default)]
+struct OrderedResponses(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for OrderedResponses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedResponses;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of responses")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedResponses(out))
+            }
+            // Anything that is not a map (null, a list, a string) means "no responses".
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(OrderedResponses::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(OrderedResponses::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Size caps for the text copied into a message. Tighter levels are tried until the serialized
+/// message fits [`crate::message::MAX_MESSAGE_BYTES`].
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Names, titles, zones, locations, links, reasons.
+    pub short: usize,
+    pub notes: usize,
+    pub answers: usize,
+    pub answer_label: usize,
+    pub answer_value: usize,
+    pub guests: usize,
+}
+
+impl Limits {
+    pub const NORMAL: Limits = Limits {
+        short: 512,
+        notes: 8000,
+        answers: 40,
+        answer_label: 200,
+        answer_value: 2000,
+        guests: 40,
+    };
+    pub const TIGHT: Limits = Limits {
+        short: 300,
+        notes: 3000,
+        answers: 12,
+        answer_label: 120,
+        answer_value: 600,
+        guests: 10,
+    };
+    /// Small enough that any input fits even when every character needs a 6-byte JSON escape.
+    pub const MINIMAL: Limits = Limits {
+        short: 160,
+        notes: 1000,
+        answers: 0,
+        answer_label: 0,
+        answer_value: 0,
+        guests: 0,
+    };
+    pub const LEVELS: [Limits; 3] = [Self::NORMAL, Self::TIGHT, Self::MINIMAL];
+}
+
+const MAX_URL_BYTES: usize = 2048;
+
+/// Response fields shown elsewhere in the email, so not repeated as "answers".
+const SHOWN_ELSEWHERE: [&str; 7] = [
+    "name",
+    "email",
+    "attendeePhoneNumber",
+    "notes",
+    "guests",
+    "location",
+    "smsReminderNumber",
+];
+
+/// Builds the message's booking from a payload. `uid` must be the payload's uid (checked by the
+/// caller). Text longer than `limits` allows is cut and `truncated` is set.
+pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
+    let mut cut = Cutter {
+        limits,
+        truncated: false,
+    };
+
+    let attendees: Vec<&Value> = p
+        .attendees
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let seated =
+        !p.seats_per_time_slot.is_null() && number(&p.seats_per_time_slot).unwrap_or(1) > 0;
+    // The booker is attendees[0]; for a seated event it is the newly seated attendee, appended last.
+    let booker_index = if seated {
+        attendees.len().checked_sub(1)
+    } else if attendees.is_empty() {
+        None
+    } else {
+        Some(0)
+    };
+    let phone_answer = p
+        .responses
+        .0
+        .iter()
+        .find(|(k, _)| k == "attendeePhoneNumber")
+        .and_then(|(_, v)| text(v.get("value").unwrap_or(&Value::Null)));
+
+    let booker = booker_index.map(|i| {
+        let mut person = cut.person(attendees[i]);
+        if person.phone.is_none() {
+            person.phone = phone_answer.as_deref().map(|s| cut.short(s));
+        }
+        person
+    });
+    let others: Vec<&Value> = attendees
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != booker_index)
+        .map(|(_, v)| *v)
+        .collect();
+    let kept = others.len().min(limits.guests);
+    if kept < others.len() {
+        cut.truncated = true;
+    }
+    let guests = others[..kept].iter().map(|v| cut.person(v)).collect();
+
+    let meeting_url = text(p.video_call_data.get("url").unwrap_or(&Value::Null))
+        .or_else(|| text(p.metadata.get("videoCallUrl").unwrap_or(&Value::Null)))
+        // A cut link would be a broken link: keep it whole or drop it.
+        .filter(|url| {
+            let ok = url.len() <= MAX_URL_BYTES;
+            cut.truncated |= !ok;
+            ok
+        });
+
+    let rescheduled_from = [
+        &p.reschedule_uid,
+        &p.reschedule_start_time,
+        &p.reschedule_end_time,
+    ]
+    .iter()
+    .any(|v| text(v).is_some())
+    .then(|| PreviousSlot {
+        uid: cut.opt_short(&p.reschedule_uid),
+        start: cut.opt_short(&p.reschedule_start_time),
+        end: cut.opt_short(&p.reschedule_end_time),
+    });
+
+    let reschedule_requested = p.request_reschedule.as_bool().unwrap_or(false);
+    let cancellation = (text(&p.cancellation_reason).is_some()
+        || text(&p.cancelled_by).is_some()
+        || reschedule_requested)
+        .then(|| Cancellation {
+            reason: cut.opt(&p.cancellation_reason, limits.notes),
+            cancelled_by: cut.opt_short(&p.cancelled_by),
+            reschedule_requested,
+        });
+
+    let answers = cut.answers(&p.responses);
+    let (uid, uid_cut) = truncate_bytes(uid, limits.short.max(64));
+    cut.truncated |= uid_cut;
+
+    Booking {
+        uid,
+        title: cut.opt_short(&p.title),
+        event_type: cut.opt_short(&p.event_title),
+        start: cut.opt_short(&p.start_time),
+        end: cut.opt_short(&p.end_time),
+        length_minutes: number(&p.length).and_then(|n| u32::try_from(n).ok()),
+        organizer: cut.person(&p.organizer),
+        time_format: cut.opt_short(p.organizer.get("timeFormat").unwrap_or(&Value::Null)),
+        booker,
+        guests_omitted: u32::try_from(others.len() - kept).unwrap_or(u32::MAX),
+        guests,
+        seated,
+        location: cut.opt_short(&p.location),
+        meeting_url,
+        notes: cut.opt(&p.additional_notes, limits.notes),
+        answers,
+        status: cut.opt_short(&p.status),
+        team: cut.opt_short(p.team.get("name").unwrap_or(&Value::Null)),
+        rescheduled_from,
+        rescheduled_by: cut.opt_short(&p.rescheduled_by),
+        cancellation,
+        // Last, so it sees every cut made while filling the fields above.
+        truncated: cut.truncated,
+    }
+}
+
+struct Cutter<'a> {
+    limits: &'a Limits,
+    truncated: bool,
+}
+
+impl Cutter<'_> {
+    fn cap(&mut self, s: &str, max: usize) -> String {
+        let (s, was_cut) = truncate_bytes(s, max);
+        self.truncated |= was_cut;
+        s
+    }
+
+    fn short(&mut self, s: &str) -> String {
+        self.cap(s, self.limits.short)
+    }
+
+    fn opt(&mut self, v: &Value, max: usize) -> Option<String> {
+        text(v).map(|s| self.cap(&s, max))
+    }
+
+    fn opt_short(&mut self, v: &Value) -> Option<String> {
+        self.opt(v, self.limits.short)
+    }
+
+    fn person(&mut self, v: &Value) -> Person {
+        let field = |k: &str| v.get(k).unwrap_or(&Value::Null);
+        let name = person_name(field("name"))
+            .or_else(|| join_names(field("firstName"), field("lastName")));
+        // An email cut short is a wrong address: keep it whole or not at all (254 is the SMTP limit).
+        let email = text(field("email")).filter(|e| {
+            let ok = e.len() <= 254;
+            self.truncated |= !ok;
+            ok
+        });
+        Person {
+            name: name.map(|n| self.short(&n)),
+            email,
+            phone: self.opt_short(field("phoneNumber")),
+            time_zone: self.opt_short(field("timeZone")),
+        }
+    }
+
+    fn answers(&mut self, responses: &OrderedResponses) -> Vec<Answer> {
+        let mut out = Vec::new();
+        for (key, response) in &responses.0 {
+            if SHOWN_ELSEWHERE.contains(&key.as_str())
+                || response.get("isHidden").and_then(Value::as_bool) == Some(true)
+            {
+                continue;
+            }
+            let Some(value) = response.get("value").and_then(answer_text) else {
+                continue;
+            };
+            if out.len() == self.limits.answers {
+                self.truncated = true;
+                break;
+            }
+            let label =
+                text(response.get("label").unwrap_or(&Value::Null)).unwrap_or_else(|| key.clone());
+            out.push(Answer {
+                label: self.cap(&label, self.limits.answer_label),
+                value: self.cap(&value, self.limits.answer_value),
+            });
+        }
+        out
+    }
+}
+
+/// A non-empty trimmed string from a string or a number; anything else is "not given".
+pub(crate) fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            (!t.is_empty()).then(|| t.to_owned())
+        }
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A name given as a string or as `{firstName, lastName}`.
+fn person_name(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(_) => join_names(
+            v.get("firstName").unwrap_or(&Value::Null),
+            v.get("lastName").unwrap_or(&Value::Null),
+        ),
+        _ => text(v),
+    }
+}
+
+fn join_names(first: &Value, last: &Value) -> Option<String> {
+    let parts: Vec<String> = [first, last].into_iter().filter_map(text).collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// How an answer's `value` reads to a person: lists joined, `{value, optionValue}` locations by
+/// their option, split names joined, booleans as Yes/No.
+fn answer_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Bool(b) => Some(if *b { "Yes" } else { "No" }.to_owned()),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().filter_map(answer_text).collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
+        Value::Object(map) => {
+            if map.contains_key("firstName") || map.contains_key("lastName") {
+                return person_name(v);
+            }
+            map.get("optionValue")
+                .and_then(answer_text)
+                .or_else(|| map.get("value").and_then(answer_text))
+        }
+        _ => text(v),
+    }
+}

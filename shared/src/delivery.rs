@@ -1,0 +1,794 @@
+//! The consumer's decision for one queue message, as data: ack, retry after a delay, or
+//! dead-letter with a reason. Also the dead-letter wrapper and decoding of queue bodies.
+//!
+//! Rules ([`decide`]):
+//! - 2xx → [`Decision::Ack`].
+//! - 429, 5xx, network errors, timeouts (and any other status SendGrid should not send) →
+//!   [`Decision::Retry`] with exponential backoff `base · 2^(attempt−1)`, capped at `max`, with
+//!   **equal jitter**: the delay is drawn from `[d/2, d)` where `d` is the capped backoff, so
+//!   retries spread out but never come back immediately. A `Retry-After` or `X-RateLimit-Reset`
+//!   later than that delay wins (still capped at `max`).
+//! - 401, 403, 404 (and 3xx) → [`Decision::Retry`] after `config_error_delay_secs`: they heal only
+//!   when an operator fixes the configuration, and the reason says what to fix.
+//! - 400, 413 and other 4xx → [`Decision::DeadLetter`] at once: the same request never succeeds.
+//! - A retry on the last attempt (`attempt >= max_attempts`) becomes a dead letter
+//!   ("gave up after N attempts: …"), sent by the consumer itself so the reason travels with it.
+//! - Every delay is clamped to Queues' limit of 24 h.
+//!
+//! Bodies that cannot be read ([`decode_message`]) are dead-lettered at once
+//! ([`decide_undecodable`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::message::{BookingMessage, MESSAGE_VERSION};
+use crate::sendgrid::SendResult;
+use crate::text::truncate_bytes;
+
+/// Queues' longest retry delay.
+pub const MAX_QUEUE_DELAY_SECS: u32 = 86_400;
+/// Longest reason kept in a dead letter.
+pub const MAX_REASON_BYTES: usize = 2_000;
+/// Upper bound for a serialized dead letter: Queues takes 128 KB including ~100 bytes of
+/// metadata; stay clearly below.
+pub const MAX_DEAD_LETTER_BYTES: usize = 120 * 1024;
+/// The worker named in dead letters written by the consumer.
+pub const CONSUMER: &str = "consumer";
+
+/// What to do with one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Ack,
+    Retry { delay_seconds: u32, reason: String },
+    DeadLetter { reason: String },
+}
+
+impl Decision {
+    /// The reason, for logs (none for an ack).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Decision::Ack => None,
+            Decision::Retry { reason, .. } | Decision::DeadLetter { reason } => Some(reason),
+        }
+    }
+}
+
+/// How patiently to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first retry's backoff (before jitter), e.g. 10.
+    pub base_delay_secs: u32,
+    /// The longest backoff, e.g. 3600.
+    pub max_delay_secs: u32,
+    /// The delay after a configuration error (401/403/404), e.g. 1800.
+    pub config_error_delay_secs: u32,
+    /// The queue's `max_retries + 1`: the attempt on which the consumer gives up.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base_delay_secs: 10,
+            max_delay_secs: 3600,
+            config_error_delay_secs: 1800,
+            max_attempts: 6,
+        }
+    }
+}
+
+/// Decides what a send result means for the message. `attempt` is Queues' 1-based `attempts`;
+/// `jitter` a random number in `[0, 1)`; `now_unix` the current time (for `X-RateLimit-Reset`).
+pub fn decide(
+    result: &SendResult,
+    attempt: u32,
+    policy: &RetryPolicy,
+    jitter: f64,
+    now_unix: u64,
+) -> Decision {
+    let attempt = attempt.max(1);
+    let (delay, reason) = match result {
+        SendResult::Status { status, retry_after_secs, rate_limit_reset_unix, error_summary } => {
+            let detail = error_summary.as_deref().map(|s| format!(": {s}")).unwrap_or_default();
+            match *status {
+                200..=299 => return Decision::Ack,
+                400 => return dead(format!("SendGrid rejected the email (400 Bad Request){detail}")),
+                413 => return dead(format!("SendGrid rejected the email as too large (413 Payload Too Large){detail}")),
+                401 => (
+                    policy.config_error_delay_secs,
+                    format!("SendGrid rejected the API key (401 Unauthorized): set SENDGRID_API_KEY to a valid key with the Mail Send permission (wrangler secret put SENDGRID_API_KEY){detail}"),
+                ),
+                403 => (
+                    policy.config_error_delay_secs,
+                    format!("SendGrid refused to send (403 Forbidden): the sender is not verified or the key lacks the Mail Send scope: verify EMAIL_FROM in SendGrid (Settings → Sender Authentication) and check the API key's permissions{detail}"),
+                ),
+                404 => (
+                    policy.config_error_delay_secs,
+                    format!("SendGrid's Mail Send endpoint was not found (404 Not Found): check SENDGRID_API_BASE (normally https://api.sendgrid.com, without /v3){detail}"),
+                ),
+                300..=399 => (
+                    policy.config_error_delay_secs,
+                    format!("SendGrid answered with a redirect ({status}): check SENDGRID_API_BASE (normally https://api.sendgrid.com){detail}"),
+                ),
+                429 => {
+                    let reason = format!("SendGrid rate limit (429 Too Many Requests){detail}");
+                    (backoff(attempt, policy, jitter, *retry_after_secs, *rate_limit_reset_unix, now_unix), reason)
+                }
+                500..=599 => {
+                    let reason = format!("SendGrid server error ({status}){detail}");
+                    (backoff(attempt, policy, jitter, *retry_after_secs, *rate_limit_reset_unix, now_unix), reason)
+                }
+                402..=499 => return dead(format!("SendGrid rejected the email ({status}){detail}")),
+                _ => {
+                    let reason = format!("unexpected answer from SendGrid ({status}){detail}");
+                    (backoff(attempt, policy, jitter, *retry_after_secs, *rate_limit_reset_unix, now_unix), reason)
+                }
+            }
+        }
+        SendResult::NetworkError(e) => (
+            backoff(attempt, policy, jitter, None, None, now_unix),
+            format!("network error reaching SendGrid: {}", truncate_bytes(e, 500).0),
+        ),
+        SendResult::Timeout => (
+            backoff(attempt, policy, jitter, None, None, now_unix),
+            "no answer from SendGrid in time (the email may have been sent; a retry can send it twice)".to_owned(),
+        ),
+    };
+    if attempt >= policy.max_attempts {
+        return dead(format!("gave up after {attempt} attempts: {reason}"));
+    }
+    Decision::Retry {
+        delay_seconds: delay.min(MAX_QUEUE_DELAY_SECS),
+        reason,
+    }
+}
+
+fn dead(reason: String) -> Decision {
+    Decision::DeadLetter { reason }
+}
+
+/// `base · 2^(attempt−1)` capped at `max`, equal jitter (`[d/2, d)`), then any later server hint
+/// (capped at `max`).
+fn backoff(
+    attempt: u32,
+    policy: &RetryPolicy,
+    jitter: f64,
+    retry_after_secs: Option<u64>,
+    rate_limit_reset_unix: Option<u64>,
+    now_unix: u64,
+) -> u32 {
+    let max = u64::from(policy.max_delay_secs.min(MAX_QUEUE_DELAY_SECS));
+    let exponential =
+        u64::from(policy.base_delay_secs).saturating_mul(1u64 << (attempt - 1).min(40));
+    let capped = exponential.min(max);
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let half = capped / 2;
+    // `jitter < 1` keeps the draw below `capped`; `jitter == 1` (out of contract) reaches it.
+    let delay = half + ((capped - half) as f64 * jitter) as u64;
+    let hint = [
+        retry_after_secs,
+        rate_limit_reset_unix.map(|reset| reset.saturating_sub(now_unix)),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let delay = match hint {
+        Some(hint) if hint > delay => hint.min(max),
+        _ => delay,
+    };
+    u32::try_from(delay).unwrap_or(MAX_QUEUE_DELAY_SECS)
+}
+
+/// Why a queue body is not a message this consumer can send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndecodableReason {
+    /// Not JSON (or a JSON string whose content is not JSON).
+    NotJson,
+    /// JSON, but not an object.
+    NotAnObject { found: &'static str },
+    /// No `v` field.
+    MissingVersion,
+    /// A `v` this consumer does not know (written by a newer or older producer).
+    UnknownVersion { found: String },
+    /// The right version, but fields are missing or have the wrong type.
+    Invalid { detail: String },
+}
+
+impl UndecodableReason {
+    /// A short stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotJson => "body_not_json",
+            Self::NotAnObject { .. } => "body_not_an_object",
+            Self::MissingVersion => "missing_version",
+            Self::UnknownVersion { .. } => "unknown_version",
+            Self::Invalid { .. } => "invalid_message",
+        }
+    }
+}
+
+impl std::fmt::Display for UndecodableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotJson => f.write_str("undecodable message: the body is not JSON"),
+            Self::NotAnObject { found } => write!(f, "undecodable message: the body is JSON {found}, not a message object"),
+            Self::MissingVersion => f.write_str("undecodable message: no version field \"v\""),
+            Self::UnknownVersion { found } => write!(
+                f,
+                "unknown message version v={found}: this consumer reads v={MESSAGE_VERSION}; deploy a consumer that knows it, then send the original back to the main queue"
+            ),
+            Self::Invalid { detail } => write!(f, "undecodable message (v={MESSAGE_VERSION}): {detail}"),
+        }
+    }
+}
+
+/// The decision for a body that cannot be read: dead-letter it at once (retrying cannot help).
+pub fn decide_undecodable(reason: &UndecodableReason) -> Decision {
+    Decision::DeadLetter {
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads a queue body into a message. The body may be the message object, a JSON string holding
+/// it (a text queue message), or a dead-letter wrapper around either (pasted back into the main
+/// queue to redeliver).
+pub fn decode_message(body: &Value) -> Result<BookingMessage, UndecodableReason> {
+    let original = unwrap_original(body);
+    let map = match &original {
+        Value::Object(map) => map,
+        Value::String(text) => {
+            return Err(match serde_json::from_str::<Value>(text) {
+                Ok(inner) => UndecodableReason::NotAnObject {
+                    found: json_kind(&inner),
+                },
+                Err(_) => UndecodableReason::NotJson,
+            })
+        }
+        other => {
+            return Err(UndecodableReason::NotAnObject {
+                found: json_kind(other),
+            })
+        }
+    };
+    match map.get("v") {
+        None => return Err(UndecodableReason::MissingVersion),
+        Some(v) if v.as_u64() == Some(u64::from(MESSAGE_VERSION)) => {}
+        Some(v) => {
+            return Err(UndecodableReason::UnknownVersion {
+                found: truncate_bytes(&v.to_string(), 40).0,
+            })
+        }
+    }
+    serde_json::from_value(original).map_err(|e| UndecodableReason::Invalid {
+        detail: truncate_bytes(&e.to_string(), 300).0,
+    })
+}
+
+/// [`decode_message`] for a body received as text.
+pub fn decode_message_str(body: &str) -> Result<BookingMessage, UndecodableReason> {
+    let value: Value = serde_json::from_str(body).map_err(|_| UndecodableReason::NotJson)?;
+    decode_message(&value)
+}
+
+/// The original inside a body: dead-letter wrappers are opened and JSON strings holding an object
+/// parsed (a few levels deep). Anything else comes back as it is (a string that is not a JSON
+/// object stays a string).
+pub fn unwrap_original(body: &Value) -> Value {
+    let mut current = body.clone();
+    for _ in 0..8 {
+        current = match current {
+            Value::String(ref text) => match serde_json::from_str::<Value>(text) {
+                Ok(inner @ Value::Object(_)) => inner,
+                _ => return current,
+            },
+            Value::Object(mut map) if is_wrapper(&map) => {
+                map.remove("original").unwrap_or(Value::Null)
+            }
+            other => return other,
+        };
+    }
+    current
+}
+
+fn is_wrapper(map: &serde_json::Map<String, Value>) -> bool {
+    map.get("dead_letter").is_some_and(Value::is_object) && map.contains_key("original")
+}
+
+/// Why and when a message was dead-lettered by the consumer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterInfo {
+    pub reason: String,
+    /// The last SendGrid status, when there was one.
+    pub last_status: Option<u16>,
+    pub attempts: u32,
+    /// RFC 3339, given by the caller.
+    pub dead_lettered_at: String,
+    pub worker: String,
+    /// Set when `original` had to be replaced by the start of its JSON text to fit the queue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub original_truncated: bool,
+}
+
+/// The wrapper the consumer sends to the dead-letter queue itself:
+/// `{"dead_letter": {...}, "original": <the message, intact>}`. Sending `original` (or the whole
+/// wrapper) back to the main queue redelivers the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub dead_letter: DeadLetterInfo,
+    pub original: Value,
+}
+
+impl DeadLetter {
+    /// Wraps a body. A body that is already a wrapper (or a JSON string of one) is unwrapped
+    /// first, so wrappers never nest. The reason is capped at [`MAX_REASON_BYTES`].
+    pub fn new(
+        body: &Value,
+        reason: &str,
+        last_status: Option<u16>,
+        attempts: u32,
+        dead_lettered_at: &str,
+    ) -> DeadLetter {
+        let original = unwrap_original(body);
+        DeadLetter {
+            dead_letter: DeadLetterInfo {
+                reason: truncate_bytes(reason, MAX_REASON_BYTES).0,
+                last_status,
+                attempts,
+                dead_lettered_at: truncate_bytes(dead_lettered_at, 64).0,
+                worker: CONSUMER.to_owned(),
+                original_truncated: false,
+            },
+            original,
+        }
+    }
+
+    /// The JSON to send, at most [`MAX_DEAD_LETTER_BYTES`]. Messages are ≤ 64 KB by construction,
+    /// so `original` normally stays intact; a larger foreign body is replaced by the start of its
+    /// JSON text and `original_truncated` is set.
+    pub fn to_json(&self) -> String {
+        let json = serde_json::to_string(self).expect("dead letter serializes");
+        if json.len() <= MAX_DEAD_LETTER_BYTES {
+            return json;
+        }
+        let mut cut = self.clone();
+        cut.dead_letter.original_truncated = true;
+        // Escaping can grow text up to 6×; halve until it fits.
+        let text = serde_json::to_string(&self.original).unwrap_or_default();
+        let mut budget = MAX_DEAD_LETTER_BYTES / 2;
+        loop {
+            cut.original = Value::String(truncate_bytes(&text, budget).0);
+            let json = serde_json::to_string(&cut).expect("dead letter serializes");
+            if json.len() <= MAX_DEAD_LETTER_BYTES || budget == 0 {
+                return json;
+            }
+            budget /= 2;
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_771_351_200;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            base_delay_secs: 10,
+            max_delay_secs: 3600,
+            config_error_delay_secs: 1800,
+            max_attempts: 6,
+        }
+    }
+
+    fn status(status: u16) -> SendResult {
+        SendResult::Status {
+            status,
+            retry_after_secs: None,
+            rate_limit_reset_unix: None,
+            error_summary: None,
+        }
+    }
+
+    fn delay(d: &Decision) -> u32 {
+        match d {
+            Decision::Retry { delay_seconds, .. } => *delay_seconds,
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    fn dead_reason(d: Decision) -> String {
+        match d {
+            Decision::DeadLetter { reason } => reason,
+            other => panic!("expected a dead letter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_acks() {
+        for s in [200, 202, 204, 299] {
+            assert_eq!(decide(&status(s), 1, &policy(), 0.5, NOW), Decision::Ack);
+            // Even on the last attempt.
+            assert_eq!(decide(&status(s), 99, &policy(), 0.5, NOW), Decision::Ack);
+        }
+    }
+
+    #[test]
+    fn transient_failures_back_off_exponentially_with_equal_jitter() {
+        for result in [
+            status(429),
+            status(500),
+            status(502),
+            status(503),
+            status(504),
+            SendResult::Timeout,
+            SendResult::NetworkError("reset".into()),
+        ] {
+            // jitter 0 → the lower bound d/2; jitter → 1 → just under d.
+            assert_eq!(delay(&decide(&result, 1, &policy(), 0.0, NOW)), 5);
+            assert_eq!(delay(&decide(&result, 1, &policy(), 0.999_999, NOW)), 9);
+            assert_eq!(delay(&decide(&result, 2, &policy(), 0.0, NOW)), 10);
+            assert_eq!(delay(&decide(&result, 3, &policy(), 0.0, NOW)), 20);
+            assert_eq!(delay(&decide(&result, 5, &policy(), 0.5, NOW)), 120);
+        }
+        // Capped at max, then jittered within [max/2, max).
+        let p = RetryPolicy {
+            max_attempts: 100,
+            ..policy()
+        };
+        for attempt in [10, 30, 64, 99] {
+            let lo = delay(&decide(&status(503), attempt, &p, 0.0, NOW));
+            let hi = delay(&decide(&status(503), attempt, &p, 0.999_999, NOW));
+            assert_eq!((lo, hi), (1800, 3599), "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_in_bounds() {
+        let p = RetryPolicy {
+            max_attempts: 100,
+            ..policy()
+        };
+        for attempt in 1..=12 {
+            let d = u64::from(p.base_delay_secs * (1 << (attempt - 1))).min(3600) as u32;
+            for i in 0..100 {
+                let jitter = f64::from(i) / 100.0;
+                let got = delay(&decide(&status(500), attempt, &p, jitter, NOW));
+                assert!(
+                    got >= d / 2 && got < d.max(1),
+                    "attempt {attempt} jitter {jitter}: {got} not in [{}, {d})",
+                    d / 2
+                );
+            }
+        }
+        // Out-of-contract jitter is clamped, never negative or beyond the cap.
+        for jitter in [-1.0, 7.0, f64::NAN, f64::INFINITY] {
+            let got = delay(&decide(&status(500), 1, &p, jitter, NOW));
+            assert!((5..=10).contains(&got), "{jitter}: {got}");
+        }
+    }
+
+    #[test]
+    fn server_hints_win_when_later() {
+        let with = |retry_after: Option<u64>, reset: Option<u64>| SendResult::Status {
+            status: 429,
+            retry_after_secs: retry_after,
+            rate_limit_reset_unix: reset,
+            error_summary: None,
+        };
+        // Retry-After later than the backoff.
+        assert_eq!(
+            delay(&decide(&with(Some(120), None), 1, &policy(), 0.0, NOW)),
+            120
+        );
+        // Earlier than the backoff: the backoff stays.
+        assert_eq!(
+            delay(&decide(&with(Some(1), None), 3, &policy(), 0.0, NOW)),
+            20
+        );
+        // X-RateLimit-Reset is a unix time.
+        assert_eq!(
+            delay(&decide(
+                &with(None, Some(NOW + 300)),
+                1,
+                &policy(),
+                0.0,
+                NOW
+            )),
+            300
+        );
+        assert_eq!(
+            delay(&decide(
+                &with(None, Some(NOW - 300)),
+                1,
+                &policy(),
+                0.0,
+                NOW
+            )),
+            5
+        );
+        // Both: the later one.
+        assert_eq!(
+            delay(&decide(
+                &with(Some(200), Some(NOW + 90)),
+                1,
+                &policy(),
+                0.0,
+                NOW
+            )),
+            200
+        );
+        // Capped at max.
+        assert_eq!(
+            delay(&decide(&with(Some(999_999), None), 1, &policy(), 0.0, NOW)),
+            3600
+        );
+        // Also for 503 with Retry-After.
+        let r = SendResult::Status {
+            status: 503,
+            retry_after_secs: Some(60),
+            rate_limit_reset_unix: None,
+            error_summary: None,
+        };
+        assert_eq!(delay(&decide(&r, 1, &policy(), 0.0, NOW)), 60);
+    }
+
+    #[test]
+    fn delays_never_exceed_a_day() {
+        let p = RetryPolicy {
+            base_delay_secs: 1_000_000,
+            max_delay_secs: u32::MAX,
+            config_error_delay_secs: u32::MAX,
+            max_attempts: 10,
+        };
+        assert!(delay(&decide(&status(500), 1, &p, 0.99, NOW)) <= MAX_QUEUE_DELAY_SECS);
+        assert_eq!(
+            delay(&decide(&status(401), 1, &p, 0.5, NOW)),
+            MAX_QUEUE_DELAY_SECS
+        );
+        let hint = SendResult::Status {
+            status: 429,
+            retry_after_secs: Some(u64::MAX),
+            rate_limit_reset_unix: None,
+            error_summary: None,
+        };
+        assert_eq!(delay(&decide(&hint, 1, &p, 0.0, NOW)), MAX_QUEUE_DELAY_SECS);
+    }
+
+    #[test]
+    fn configuration_errors_wait_and_say_what_to_fix() {
+        let cases = [
+            (401, "SENDGRID_API_KEY"),
+            (403, "verify EMAIL_FROM"),
+            (404, "SENDGRID_API_BASE"),
+            (301, "SENDGRID_API_BASE"),
+        ];
+        for (s, fix) in cases {
+            let d = decide(&status(s), 1, &policy(), 0.3, NOW);
+            assert_eq!(delay(&d), 1800, "{s}");
+            assert!(d.reason().unwrap().contains(fix), "{s}: {d:?}");
+        }
+        assert!(decide(&status(403), 1, &policy(), 0.3, NOW)
+            .reason()
+            .unwrap()
+            .contains("Mail Send scope"));
+    }
+
+    #[test]
+    fn permanent_rejections_dead_letter_at_once() {
+        let r = SendResult::Status {
+            status: 400,
+            retry_after_secs: None,
+            rate_limit_reset_unix: None,
+            error_summary: Some("content: text/plain must come first".into()),
+        };
+        let reason = dead_reason(decide(&r, 1, &policy(), 0.5, NOW));
+        assert_eq!(
+            reason,
+            "SendGrid rejected the email (400 Bad Request): content: text/plain must come first"
+        );
+        assert!(dead_reason(decide(&status(413), 1, &policy(), 0.5, NOW)).contains("413"));
+        for s in [402, 405, 409, 410, 422, 451] {
+            assert!(
+                dead_reason(decide(&status(s), 1, &policy(), 0.5, NOW)).contains(&s.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_attempt_dead_letters_what_would_retry() {
+        let p = policy(); // max_attempts 6
+        assert!(matches!(
+            decide(&status(503), 5, &p, 0.5, NOW),
+            Decision::Retry { .. }
+        ));
+        let reason = dead_reason(decide(&status(503), 6, &p, 0.5, NOW));
+        assert_eq!(
+            reason,
+            "gave up after 6 attempts: SendGrid server error (503)"
+        );
+        let reason = dead_reason(decide(&status(401), 7, &p, 0.5, NOW));
+        assert!(
+            reason.starts_with("gave up after 7 attempts: SendGrid rejected the API key"),
+            "{reason}"
+        );
+        let reason = dead_reason(decide(&SendResult::Timeout, 6, &p, 0.5, NOW));
+        assert!(
+            reason.starts_with("gave up after 6 attempts: no answer from SendGrid"),
+            "{reason}"
+        );
+        // max_attempts 1: no retries at all.
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..p
+        };
+        assert!(matches!(
+            decide(&SendResult::NetworkError("x".into()), 1, &once, 0.5, NOW),
+            Decision::DeadLetter { .. }
+        ));
+        // attempt 0 is read as 1.
+        assert_eq!(delay(&decide(&status(500), 0, &p, 0.0, NOW)), 5);
+    }
+
+    fn message_json() -> Value {
+        let m = crate::email::tests::sample("booking-created");
+        serde_json::from_str(&m.to_json()).unwrap()
+    }
+
+    #[test]
+    fn decodes_messages_strings_and_wrappers() {
+        let original = message_json();
+        let expected = decode_message(&original).unwrap();
+        assert_eq!(expected.booking.uid, "bkg_8Jq2Xz4TnR5wLm3Yv");
+        assert_eq!(
+            decode_message(&Value::String(original.to_string())).unwrap(),
+            expected
+        );
+        assert_eq!(decode_message_str(&original.to_string()).unwrap(), expected);
+
+        let wrapped = DeadLetter::new(
+            &original,
+            "SendGrid server error (503)",
+            Some(503),
+            6,
+            "2026-02-10T18:00:00Z",
+        );
+        let wrapped_json = wrapped.to_json();
+        let as_value: Value = serde_json::from_str(&wrapped_json).unwrap();
+        assert_eq!(
+            as_value["dead_letter"]["reason"],
+            "SendGrid server error (503)"
+        );
+        assert_eq!(as_value["dead_letter"]["last_status"], 503);
+        assert_eq!(as_value["dead_letter"]["attempts"], 6);
+        assert_eq!(
+            as_value["dead_letter"]["dead_lettered_at"],
+            "2026-02-10T18:00:00Z"
+        );
+        assert_eq!(as_value["dead_letter"]["worker"], "consumer");
+        assert!(as_value["dead_letter"].get("original_truncated").is_none());
+        assert_eq!(
+            as_value["original"], original,
+            "the original travels intact"
+        );
+        // Pasting the wrapper (as JSON or as a text body) back delivers the original.
+        assert_eq!(decode_message(&as_value).unwrap(), expected);
+        assert_eq!(decode_message_str(&wrapped_json).unwrap(), expected);
+        assert_eq!(
+            decode_message(&Value::String(wrapped_json.clone())).unwrap(),
+            expected
+        );
+        // A wrapper around a text body.
+        let text_wrapped =
+            DeadLetter::new(&Value::String(original.to_string()), "x", None, 1, "t").to_json();
+        assert_eq!(decode_message_str(&text_wrapped).unwrap(), expected);
+        // Wrapping a wrapper does not nest.
+        let again = DeadLetter::new(&as_value, "again", None, 2, "t2");
+        assert_eq!(again.original, original);
+        assert_eq!(again.dead_letter.last_status, None);
+        let null_status: Value = serde_json::from_str(&again.to_json()).unwrap();
+        assert_eq!(null_status["dead_letter"]["last_status"], Value::Null);
+    }
+
+    #[test]
+    fn undecodable_bodies_have_reasons() {
+        let cases: [(Value, &str); 6] = [
+            (Value::String("not json".into()), "body_not_json"),
+            (json!([1, 2]), "body_not_an_object"),
+            (json!(null), "body_not_an_object"),
+            (json!({"key": "k"}), "missing_version"),
+            (json!({"v": 2, "key": "k"}), "unknown_version"),
+            (json!({"v": 1, "key": "k"}), "invalid_message"),
+        ];
+        for (body, code) in cases {
+            let err = decode_message(&body).unwrap_err();
+            assert_eq!(err.code(), code, "{body}");
+            let decision = decide_undecodable(&err);
+            assert!(
+                matches!(&decision, Decision::DeadLetter { reason } if !reason.is_empty()),
+                "{decision:?}"
+            );
+        }
+        let err = decode_message(&json!({"v": "1"})).unwrap_err();
+        assert_eq!(
+            err,
+            UndecodableReason::UnknownVersion {
+                found: "\"1\"".into()
+            }
+        );
+        assert!(err.to_string().contains("this consumer reads v=1"), "{err}");
+        let err = decode_message(&json!({"v": 1, "key": "k"})).unwrap_err();
+        assert!(err.to_string().contains("missing field"), "{err}");
+        let mut bad_trigger = message_json();
+        bad_trigger["trigger"] = json!("BOOKING_PAID");
+        assert!(decode_message(&bad_trigger)
+            .unwrap_err()
+            .to_string()
+            .contains("BOOKING_PAID"));
+        assert_eq!(
+            decode_message_str("{").unwrap_err(),
+            UndecodableReason::NotJson
+        );
+        assert_eq!(
+            decode_message(&Value::String("[1]".into()))
+                .unwrap_err()
+                .code(),
+            "body_not_an_object"
+        );
+        // An undecodable text body is kept as text in its wrapper, also when re-wrapped.
+        let w = DeadLetter::new(
+            &Value::String("not json".into()),
+            "undecodable",
+            None,
+            1,
+            "t",
+        );
+        assert_eq!(w.original, Value::String("not json".into()));
+        let again = DeadLetter::new(
+            &serde_json::from_str(&w.to_json()).unwrap(),
+            "again",
+            None,
+            1,
+            "t",
+        );
+        assert_eq!(again.original, Value::String("not json".into()));
+    }
+
+    #[test]
+    fn dead_letters_fit_the_queue() {
+        let long_reason = "r".repeat(10_000);
+        let w = DeadLetter::new(&message_json(), &long_reason, None, 1, "t");
+        assert!(w.dead_letter.reason.len() <= MAX_REASON_BYTES);
+        // A largest-possible message stays intact.
+        let mut big = message_json();
+        big["booking"]["notes"] = Value::String("\u{1}".repeat(10_000)); // 6 bytes each in JSON
+        let json = DeadLetter::new(&big, &long_reason, Some(500), 3, "t").to_json();
+        assert!(json.len() <= MAX_DEAD_LETTER_BYTES);
+        assert_eq!(
+            serde_json::from_str::<Value>(&json).unwrap()["original"],
+            big
+        );
+        // A foreign body too large to carry is cut, and says so.
+        let huge = Value::String("\"".repeat(200_000));
+        let json = DeadLetter::new(&huge, "undecodable", None, 1, "t").to_json();
+        assert!(json.len() <= MAX_DEAD_LETTER_BYTES, "{}", json.len());
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["dead_letter"]["original_truncated"], true);
+    }
+}

@@ -1,0 +1,174 @@
+//! The producer's decisions, as data: which route a request takes, and what to answer and
+//! enqueue for a webhook body. The producer worker only reads the request, calls these, sends the
+//! message and writes the [`Reply`].
+
+use serde_json::json;
+
+use crate::message::BookingMessage;
+use crate::signature::{self, WebhookSecrets};
+use crate::webhook::{self, BodyError, Delivery};
+
+/// The webhook route.
+pub const WEBHOOK_PATH: &str = "/api/calcom-webhook";
+
+/// Largest body we read. Real deliveries are 2–5 KB; Cal.com does not retry, so the limit is
+/// generous (a booking form with long answers must not be lost). The message we enqueue is capped
+/// separately at [`crate::message::MAX_MESSAGE_BYTES`].
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Where a request goes, decided from method and path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Webhook,
+    /// Known path, wrong method: answer 405 with `Allow`.
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    NotFound,
+}
+
+/// Cal.com posts without following redirects, so the trailing-slash form is served as is.
+pub fn route(method: &str, path: &str) -> Route {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    match (path, method) {
+        (WEBHOOK_PATH, "POST") => Route::Webhook,
+        (WEBHOOK_PATH, _) => Route::MethodNotAllowed { allow: "POST" },
+        _ => Route::NotFound,
+    }
+}
+
+/// An HTTP answer: status, JSON body and an optional `Allow` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub allow: Option<&'static str>,
+}
+
+impl Reply {
+    fn new(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            body,
+            allow: None,
+        }
+    }
+
+    /// `{"status":"error","error":code,"message":…}`
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
+        Self::new(
+            status,
+            json!({ "status": "error", "error": code, "message": message }),
+        )
+    }
+
+    pub fn for_route(route: Route, method: &str, path: &str) -> Option<Self> {
+        match route {
+            Route::Webhook => None,
+            Route::MethodNotAllowed { allow } => Some(Self {
+                allow: Some(allow),
+                ..Self::error(
+                    405,
+                    "method_not_allowed",
+                    &format!("{path} accepts {allow} only, not {method}."),
+                )
+            }),
+            Route::NotFound => Some(Self::error(
+                404,
+                "not_found",
+                &format!("Nothing here. The Cal.com webhook endpoint is POST {WEBHOOK_PATH}."),
+            )),
+        }
+    }
+
+    pub fn body_too_large() -> Self {
+        Self::error(
+            413,
+            "body_too_large",
+            &format!(
+                "The body is larger than {} KiB; Cal.com webhooks are a few KB.",
+                MAX_BODY_BYTES / 1024
+            ),
+        )
+    }
+
+    /// The queue refused the message even after retrying: tell Cal.com it failed.
+    pub fn queue_unavailable() -> Self {
+        Self::error(
+            503,
+            "queue_unavailable",
+            "The booking could not be queued. It was not stored; the operator has been alerted in the logs.",
+        )
+    }
+
+    /// The JSON text of the body.
+    pub fn body_text(&self) -> String {
+        self.body.to_string()
+    }
+
+    /// A short label for logs: the `error` code, else the `status` word.
+    pub fn outcome(&self) -> &str {
+        self.body
+            .get("error")
+            .or_else(|| self.body.get("status"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// What to do with a webhook request whose body was read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingress {
+    /// Answer without enqueuing anything.
+    Reply(Reply),
+    /// Send `message` to the queue, then answer `reply` (or [`Reply::queue_unavailable`]).
+    Enqueue {
+        message: Box<BookingMessage>,
+        reply: Reply,
+    },
+}
+
+/// The whole decision for one webhook body: configuration, signature, parsing, classification.
+pub fn accept_webhook(
+    secrets: &WebhookSecrets,
+    signature_header: Option<&str>,
+    body: &[u8],
+    received_at: &str,
+) -> Ingress {
+    // Fail closed: with no secret configured, nothing can be verified, so nothing is accepted.
+    if secrets.is_empty() {
+        return Ingress::Reply(Reply::error(
+            500,
+            "secret_not_configured",
+            "The receiver has no webhook secret configured (CALCOM_WEBHOOK_SECRET). The operator must set it; nothing is accepted until then.",
+        ));
+    }
+    if let Err(e) = signature::verify(secrets, signature_header, body) {
+        return Ingress::Reply(Reply::error(401, e.code(), e.message()));
+    }
+    match webhook::parse_delivery(body, received_at) {
+        Err(e) => Ingress::Reply(body_error(&e)),
+        Ok(Delivery::Ping) => Ingress::Reply(Reply::new(
+            200,
+            json!({ "status": "ok", "event": webhook::PING }),
+        )),
+        Ok(Delivery::Ignored { trigger }) => Ingress::Reply(Reply::new(
+            200,
+            json!({ "status": "ignored", "event": trigger }),
+        )),
+        Ok(Delivery::Booking(message)) => {
+            let reply = Reply::new(
+                202,
+                json!({ "status": "queued", "event": message.trigger.as_str(), "uid": message.booking.uid }),
+            );
+            Ingress::Enqueue { message, reply }
+        }
+    }
+}
+
+fn body_error(e: &BodyError) -> Reply {
+    Reply::error(400, e.code(), &e.message())
+}

@@ -1,0 +1,26 @@
+//! The pure core of the pipeline. Both workers are thin shells around it: they read requests and
+//! queue messages, call into this crate for every decision, and do the I/O the decision asks for.
+//! Nothing here touches the network, the clock or the runtime, so all of it is tested natively.
+//!
+//! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
+//! - [`webhook`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
+//! - [`booking`]: tolerant extraction of a booking from Cal.com's payload.
+//! - [`message`]: the versioned queue message the producer sends and the consumer reads.
+//! - [`ingress`]: the producer's whole decision for one HTTP request, as data.
+//! - [`text`]: small string helpers (byte-budget truncation, masking emails for logs).
+//! - [`when`]: Cal.com times shown in IANA zones (bundled tz database), ranges and durations.
+//! - [`email`]: the staff email for a message (subject, text and HTML via Askama templates).
+//! - [`sendgrid`]: the Mail Send request body and reading SendGrid's answer.
+//! - [`delivery`]: the consumer's ack / retry / dead-letter decision, the dead-letter wrapper and
+//!   decoding of queue bodies.
+
+pub mod booking;
+pub mod delivery;
+pub mod email;
+pub mod ingress;
+pub mod message;
+pub mod sendgrid;
+pub mod signature;
+pub mod text;
+pub mod webhook;
+pub mod when;

@@ -1,0 +1,630 @@
+//! SendGrid v3 Mail Send, as data: the request body for one staff email and what its answer
+//! means. The consumer does the HTTP call; everything it decides from is here.
+//!
+//! - `POST {base}/v3/mail/send` ([`mail_send_url`]) with [`build_request`]'s JSON.
+//! - The answer becomes a [`SendResult`] ([`SendResult::from_response`]), which
+//!   [`crate::delivery::decide`] turns into ack / retry / dead-letter.
+
+use serde_json::{json, Map, Value};
+
+use crate::email::Email;
+use crate::message::BookingMessage;
+use crate::text::{mask_email, single_line, truncate_bytes};
+
+/// SendGrid's limit on recipients of one personalization.
+pub const MAX_RECIPIENTS: usize = 1000;
+/// SendGrid's limit on the bytes of all `custom_args`; we stay well below.
+pub const MAX_CUSTOM_ARGS_BYTES: usize = 10_000;
+/// Longest display name we send.
+const MAX_NAME_CHARS: usize = 100;
+/// Longest error summary kept from an error body.
+pub const MAX_ERROR_SUMMARY_BYTES: usize = 300;
+
+/// An address with an optional display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// Who the staff emails come from and go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendgridConfig {
+    /// A sender verified in SendGrid.
+    pub from: Mailbox,
+    /// All staff, in one personalization (everyone sees the others).
+    pub to: Vec<Mailbox>,
+}
+
+/// Parses `a@x.com`, `Staff <b@y.com>`, `"Staff, Front desk" <b@y.com>` or `<b@y.com>`.
+/// Errors name the entry with its address masked.
+pub fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("empty address".to_owned());
+    }
+    let (name, email) = match raw.rfind('<') {
+        Some(open) => {
+            let Some(inner) = raw[open + 1..].strip_suffix('>') else {
+                return Err(format!(
+                    "\"{}\" has a '<' without a closing '>' at the end",
+                    mask_entry(raw)
+                ));
+            };
+            let name = raw[..open].trim().trim_matches('"').trim();
+            (
+                Some(name).filter(|n| !n.is_empty()).map(str::to_owned),
+                inner.trim(),
+            )
+        }
+        None => (None, raw),
+    };
+    if !is_plausible_email(email) {
+        return Err(format!("\"{}\" is not an email address", mask_email(email)));
+    }
+    Ok(Mailbox {
+        email: email.to_owned(),
+        name,
+    })
+}
+
+/// Parses a comma-separated list of mailboxes (commas inside quotes or `<…>` do not split).
+/// Blank entries are skipped; repeats of one address (any case) are kept once, because SendGrid
+/// rejects a personalization that names an address twice. At least one, at most
+/// [`MAX_RECIPIENTS`].
+pub fn parse_recipients(raw: &str) -> Result<Vec<Mailbox>, String> {
+    let entries = split_list(raw);
+    let total = entries.len();
+    let mut out: Vec<Mailbox> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let mailbox =
+            parse_mailbox(entry).map_err(|e| format!("recipient {} of {total}: {e}", i + 1))?;
+        if !out
+            .iter()
+            .any(|m| m.email.eq_ignore_ascii_case(&mailbox.email))
+        {
+            out.push(mailbox);
+        }
+    }
+    if out.is_empty() {
+        return Err("no recipients: give at least one email address (comma-separated)".to_owned());
+    }
+    if out.len() > MAX_RECIPIENTS {
+        return Err(format!(
+            "{} recipients: SendGrid takes at most {MAX_RECIPIENTS}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// A conservative check that SendGrid will take `s` as an address: printable ASCII without
+/// spaces or the characters that delimit addresses, one `@`, a dotted domain, ≤ 254 bytes.
+pub fn is_plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && s.chars().all(|c| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\'
+                )
+        })
+}
+
+/// `{base}/v3/mail/send`; `base` is e.g. `https://api.sendgrid.com`, trailing slashes tolerated.
+pub fn mail_send_url(base: &str) -> String {
+    format!("{}/v3/mail/send", base.trim().trim_end_matches('/'))
+}
+
+/// The JSON body of `POST /v3/mail/send` for one staff email: one personalization with every
+/// staff address, `reply_to` the booker (when their address is usable), `content` text/plain
+/// then text/html (SendGrid's required order), categories and string-only `custom_args`.
+/// Click and open tracking are off: links stay as Cal.com sent them.
+pub fn build_request(email: &Email, message: &BookingMessage, config: &SendgridConfig) -> String {
+    let to: Vec<Value> = config.to.iter().map(mailbox_json).collect();
+    let mut body = Map::new();
+    body.insert("personalizations".into(), json!([{ "to": to }]));
+    body.insert("from".into(), mailbox_json(&config.from));
+    let reply_to = email.reply_to.as_ref().and_then(|p| {
+        let address = p.email.as_deref()?.trim();
+        is_plausible_email(address).then(|| Mailbox {
+            email: address.to_owned(),
+            name: p.name.clone(),
+        })
+    });
+    if let Some(reply_to) = reply_to {
+        body.insert("reply_to".into(), mailbox_json(&reply_to));
+    }
+    body.insert("subject".into(), Value::String(single_line(&email.subject)));
+    body.insert(
+        "content".into(),
+        json!([
+            { "type": "text/plain", "value": email.text },
+            { "type": "text/html", "value": email.html },
+        ]),
+    );
+    let mut categories = vec!["calcom-booking"];
+    if !categories.contains(&email.category) && !email.category.is_empty() {
+        categories.push(email.category);
+    }
+    body.insert("categories".into(), json!(categories));
+    body.insert("custom_args".into(), Value::Object(custom_args(message)));
+    body.insert(
+        "tracking_settings".into(),
+        json!({ "click_tracking": { "enable": false, "enable_text": false }, "open_tracking": { "enable": false } }),
+    );
+    Value::Object(body).to_string()
+}
+
+/// `trigger`, `idempotency_key`, `booking_uid`: strings, together far below SendGrid's limit
+/// (the uid is capped).
+fn custom_args(message: &BookingMessage) -> Map<String, Value> {
+    let mut args = Map::new();
+    args.insert(
+        "trigger".into(),
+        Value::String(message.trigger.as_str().to_owned()),
+    );
+    args.insert(
+        "idempotency_key".into(),
+        Value::String(truncate_bytes(&message.key, 256).0),
+    );
+    args.insert(
+        "booking_uid".into(),
+        Value::String(truncate_bytes(&message.booking.uid, 1024).0),
+    );
+    args
+}
+
+fn mailbox_json(m: &Mailbox) -> Value {
+    match m.name.as_deref().and_then(clean_name) {
+        Some(name) => json!({ "email": m.email, "name": name }),
+        None => json!({ "email": m.email }),
+    }
+}
+
+/// SendGrid mangles display names containing `,` or `;` (it splits the address on them): replace
+/// them, keep one line, cap the length.
+fn clean_name(name: &str) -> Option<String> {
+    let replaced: String = name
+        .chars()
+        .map(|c| if matches!(c, ',' | ';') { ' ' } else { c })
+        .collect();
+    let one_line = single_line(&replaced);
+    let capped: String = one_line.chars().take(MAX_NAME_CHARS).collect();
+    let capped = capped.trim().to_owned();
+    (!capped.is_empty()).then_some(capped)
+}
+
+/// What came of one Mail Send call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// SendGrid answered.
+    Status {
+        status: u16,
+        /// `Retry-After`, as seconds from now.
+        retry_after_secs: Option<u64>,
+        /// `X-RateLimit-Reset`: unix time when the rate limit resets.
+        rate_limit_reset_unix: Option<u64>,
+        /// From the error body ([`summarize_error_body`]).
+        error_summary: Option<String>,
+    },
+    /// The request did not complete (DNS, TLS, connection reset …).
+    NetworkError(String),
+    /// No answer in time. The email may have been sent (SendGrid has no idempotency key).
+    Timeout,
+}
+
+impl SendResult {
+    /// Reads an answer: `retry_after` and `rate_limit_reset` are the raw header values, `body` the
+    /// response body (empty on success), `now_unix` the current time (for an HTTP-date
+    /// `Retry-After`).
+    pub fn from_response(
+        status: u16,
+        retry_after: Option<&str>,
+        rate_limit_reset: Option<&str>,
+        body: &str,
+        now_unix: u64,
+    ) -> SendResult {
+        let error_summary = if (200..300).contains(&status) {
+            None
+        } else {
+            summarize_error_body(body)
+        };
+        SendResult::Status {
+            status,
+            retry_after_secs: retry_after.and_then(|v| parse_retry_after(v, now_unix)),
+            rate_limit_reset_unix: rate_limit_reset.and_then(parse_rate_limit_reset),
+            error_summary,
+        }
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SendResult::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` as seconds from now: delay-seconds, or an HTTP-date (`Sun, 06 Nov 1994
+/// 08:49:37 GMT`; a past date is 0).
+pub fn parse_retry_after(value: &str, now_unix: u64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = u64::try_from(parse_http_date(value)?).unwrap_or(0);
+    Some(at.saturating_sub(now_unix))
+}
+
+/// An IMF-fixdate (RFC 9110's preferred HTTP-date) as unix seconds.
+fn parse_http_date(value: &str) -> Option<i64> {
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    // "Sun, 06 Nov 1994 08:49:37 GMT": the weekday is not checked.
+    let rest = value.split_once(", ")?.1.as_bytes();
+    let mut p = crate::when::Cursor(rest);
+    let day = p.digits(2)?;
+    p.expect(b" ")?;
+    let month = MONTHS.iter().position(|m| p.0.starts_with(m))? as u32 + 1;
+    p.0 = &p.0[3..];
+    p.expect(b" ")?;
+    let year = p.digits(4)?;
+    p.expect(b" ")?;
+    let (hour, minute, second) = p.time_of_day(false)?;
+    if p.0 != b" GMT" {
+        return None;
+    }
+    crate::when::unix_seconds(year, month, day, hour, minute, second)
+}
+
+/// `X-RateLimit-Reset`: a unix time in seconds.
+pub fn parse_rate_limit_reset(value: &str) -> Option<u64> {
+    value.trim().parse::<u64>().ok()
+}
+
+/// `field: message; message` from SendGrid's `{"errors":[{"message","field","help"}]}`; for any
+/// other non-empty body, its first bytes on one line. At most [`MAX_ERROR_SUMMARY_BYTES`].
+pub fn summarize_error_body(body: &str) -> Option<String> {
+    let body = body.trim();
+    if body.is_empty() {
+        return None;
+    }
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let summary = match parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(Value::as_array)
+    {
+        Some(errors) => {
+            let parts: Vec<String> = errors.iter().filter_map(describe_error).collect();
+            if parts.is_empty() {
+                return None;
+            }
+            parts.join("; ")
+        }
+        None => single_line(body),
+    };
+    Some(truncate_bytes(&summary, MAX_ERROR_SUMMARY_BYTES).0)
+}
+
+/// One SendGrid error as `field: message`.
+fn describe_error(error: &Value) -> Option<String> {
+    let text = |k: &str| {
+        error
+            .get(k)
+            .and_then(Value::as_str)
+            .map(single_line)
+            .filter(|s| !s.is_empty())
+    };
+    match (text("field"), text("message")) {
+        (Some(field), Some(message)) => Some(format!("{field}: {message}")),
+        (None, Some(message)) => Some(message),
+        (Some(field), None) => Some(format!("{field}: (no message)")),
+        (None, None) => None,
+    }
+}
+
+/// Splits on commas outside `"…"` and `<…>`.
+fn split_list(raw: &str) -> Vec<String> {
+    let (mut out, mut cur) = (Vec::new(), String::new());
+    let (mut quoted, mut angle) = (false, false);
+    for c in raw.chars() {
+        match c {
+            '"' if !angle => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' | ';' if !quoted && !angle => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out
+}
+
+/// An entry for an error message: its address masked, its name dropped.
+fn mask_entry(entry: &str) -> String {
+    match entry.rfind('<') {
+        Some(open) => format!("<{}", mask_email(entry[open + 1..].trim_end_matches('>'))),
+        None => mask_email(entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::email::{render, Email};
+    use crate::message::Person;
+
+    #[test]
+    fn parses_mailboxes() {
+        assert_eq!(
+            parse_mailbox(" a@x.com ").unwrap(),
+            Mailbox {
+                email: "a@x.com".into(),
+                name: None
+            }
+        );
+        assert_eq!(
+            parse_mailbox("Staff <b@y.com>").unwrap(),
+            Mailbox {
+                email: "b@y.com".into(),
+                name: Some("Staff".into())
+            }
+        );
+        assert_eq!(
+            parse_mailbox("\"Front, desk\" <b@y.com>").unwrap(),
+            Mailbox {
+                email: "b@y.com".into(),
+                name: Some("Front, desk".into())
+            }
+        );
+        assert_eq!(
+            parse_mailbox("<b@y.com>").unwrap(),
+            Mailbox {
+                email: "b@y.com".into(),
+                name: None
+            }
+        );
+        let err = parse_mailbox("Staff <secret.person@example").unwrap_err();
+        assert!(err.contains("s***@example"), "{err}");
+        assert!(!err.contains("secret.person"), "{err}");
+        assert!(parse_mailbox("Staff <b@y.com")
+            .unwrap_err()
+            .contains("closing"));
+        assert!(parse_mailbox("").is_err());
+        assert!(parse_mailbox("not an address").is_err());
+    }
+
+    #[test]
+    fn parses_recipient_lists() {
+        let list =
+            parse_recipients("a@x.com, Staff <b@y.com>,, \"Desk, Front\" <c@z.org>; A@X.com")
+                .unwrap();
+        let emails: Vec<&str> = list.iter().map(|m| m.email.as_str()).collect();
+        assert_eq!(emails, ["a@x.com", "b@y.com", "c@z.org"]);
+        assert_eq!(list[2].name.as_deref(), Some("Desk, Front"));
+        let err = parse_recipients("a@x.com, bob.smith@nowhere, c@z.org").unwrap_err();
+        assert!(err.starts_with("recipient 2 of 3"), "{err}");
+        assert!(
+            err.contains("b***@nowhere") && !err.contains("bob.smith"),
+            "{err}"
+        );
+        assert!(parse_recipients(" , ")
+            .unwrap_err()
+            .contains("no recipients"));
+        let many: Vec<String> = (0..1001).map(|i| format!("s{i}@x.com")).collect();
+        assert!(parse_recipients(&many.join(","))
+            .unwrap_err()
+            .contains("at most 1000"));
+    }
+
+    #[test]
+    fn plausible_emails() {
+        assert!(is_plausible_email("alex.student+tag@example.org"));
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@x.com",
+            "a b@x.com",
+            "a@x.com>",
+            "søren@example.dk",
+            "a@.com",
+            "a@x.com.",
+            "a@@x.com",
+            "a,b@x.com",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            mail_send_url("https://api.sendgrid.com"),
+            "https://api.sendgrid.com/v3/mail/send"
+        );
+        assert_eq!(
+            mail_send_url("https://api.sendgrid.com/"),
+            "https://api.sendgrid.com/v3/mail/send"
+        );
+        assert_eq!(
+            mail_send_url(" http://127.0.0.1:8788// "),
+            "http://127.0.0.1:8788/v3/mail/send"
+        );
+    }
+
+    fn config() -> SendgridConfig {
+        SendgridConfig {
+            from: Mailbox {
+                email: "bookings@school.example".into(),
+                name: Some("Bookings; School, Inc".into()),
+            },
+            to: parse_recipients("staff@school.example, Front Desk <desk@school.example>").unwrap(),
+        }
+    }
+
+    #[test]
+    fn request_shape() {
+        let message = crate::email::tests::sample("booking-created");
+        let email = render(&message);
+        let body: Value =
+            serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
+        let p = body["personalizations"].as_array().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            p[0]["to"],
+            json!([{ "email": "staff@school.example" }, { "email": "desk@school.example", "name": "Front Desk" }])
+        );
+        assert_eq!(
+            body["from"],
+            json!({ "email": "bookings@school.example", "name": "Bookings School Inc" })
+        );
+        assert_eq!(
+            body["reply_to"],
+            json!({ "email": "alex.student@example.org", "name": "Alex Student" })
+        );
+        assert_eq!(body["subject"], json!(email.subject));
+        let content = body["content"].as_array().unwrap();
+        assert_eq!(content[0]["type"], "text/plain");
+        assert_eq!(content[0]["value"], json!(email.text));
+        assert_eq!(content[1]["type"], "text/html");
+        assert_eq!(content[1]["value"], json!(email.html));
+        assert_eq!(
+            body["categories"],
+            json!(["calcom-booking", "booking-created"])
+        );
+        let args = body["custom_args"].as_object().unwrap();
+        assert_eq!(args["trigger"], "BOOKING_CREATED");
+        assert_eq!(args["idempotency_key"], json!(message.key));
+        assert_eq!(args["booking_uid"], "bkg_8Jq2Xz4TnR5wLm3Yv");
+        assert!(args.values().all(Value::is_string));
+        assert!(serde_json::to_string(args).unwrap().len() < MAX_CUSTOM_ARGS_BYTES);
+        assert_eq!(body["tracking_settings"]["click_tracking"]["enable"], false);
+    }
+
+    #[test]
+    fn reply_to_only_for_usable_addresses() {
+        let message = crate::email::tests::sample("booking-created");
+        let mut email: Email = render(&message);
+        email.reply_to = Some(Person {
+            name: Some("X".into()),
+            email: Some("not-an-address".into()),
+            ..Default::default()
+        });
+        let body: Value =
+            serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
+        assert!(body.get("reply_to").is_none());
+        email.reply_to = None;
+        let body: Value =
+            serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
+        assert!(body.get("reply_to").is_none());
+        email.subject = "Evil\r\nBcc: x@y".into();
+        let body: Value =
+            serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
+        assert_eq!(body["subject"], "Evil Bcc: x@y");
+    }
+
+    #[test]
+    fn huge_uid_keeps_custom_args_small() {
+        let mut message = crate::email::tests::sample("booking-created");
+        message.booking.uid = "u".repeat(50_000);
+        let email = render(&message);
+        let body: Value =
+            serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
+        assert!(body["custom_args"].to_string().len() < MAX_CUSTOM_ARGS_BYTES);
+    }
+
+    #[test]
+    fn error_bodies() {
+        let body = r#"{"errors":[{"message":"The from address does not match a verified Sender Identity.","field":"from","help":"https://sendgrid.com/docs"},{"message":"Bad\nthing","field":null}]}"#;
+        assert_eq!(
+            summarize_error_body(body).unwrap(),
+            "from: The from address does not match a verified Sender Identity.; Bad thing"
+        );
+        assert_eq!(summarize_error_body(""), None);
+        assert_eq!(summarize_error_body(r#"{"errors":[]}"#), None);
+        assert_eq!(
+            summarize_error_body("<html>\n502 Bad Gateway</html>").unwrap(),
+            "<html> 502 Bad Gateway</html>"
+        );
+        let long = format!(r#"{{"errors":[{{"message":"{}"}}]}}"#, "é".repeat(500));
+        let s = summarize_error_body(&long).unwrap();
+        assert!(s.len() <= MAX_ERROR_SUMMARY_BYTES && s.ends_with('…'));
+    }
+
+    #[test]
+    fn reads_responses() {
+        let now = 1_771_351_200; // 2026-02-17T18:00:00Z
+        assert_eq!(
+            SendResult::from_response(202, None, None, "", now),
+            SendResult::Status {
+                status: 202,
+                retry_after_secs: None,
+                rate_limit_reset_unix: None,
+                error_summary: None
+            }
+        );
+        let r = SendResult::from_response(
+            429,
+            Some("30"),
+            Some("1771351260"),
+            r#"{"errors":[{"message":"too many"}]}"#,
+            now,
+        );
+        assert_eq!(
+            r,
+            SendResult::Status {
+                status: 429,
+                retry_after_secs: Some(30),
+                rate_limit_reset_unix: Some(1_771_351_260),
+                error_summary: Some("too many".into())
+            }
+        );
+        assert_eq!(r.status(), Some(429));
+        assert_eq!(SendResult::Timeout.status(), None);
+        assert_eq!(
+            parse_retry_after("Tue, 17 Feb 2026 18:02:00 GMT", now),
+            Some(120)
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 17 Feb 2026 17:00:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("Tue, 17 Feb 2026 18:02:00 UTC", now),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 30 Feb 2026 18:02:00 GMT", now),
+            None
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_rate_limit_reset(" 1771351260 "), Some(1_771_351_260));
+        assert_eq!(parse_rate_limit_reset("-1"), None);
+    }
+}

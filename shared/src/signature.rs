@@ -1,0 +1,298 @@
+//! Verifying Cal.com's `X-Cal-Signature-256` header.
+//!
+//! Cal.com signs the exact body bytes with HMAC-SHA256, keyed with the secret string exactly as
+//! typed in its webhook form, and sends the digest as bare lowercase hex. There is no `sha256=`
+//! prefix (some guides show one); we accept either hex case and tolerate the prefix. When the
+//! Cal.com webhook has no secret, it still sends the header, with the value `no-secret-provided`.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
+
+/// The header Cal.com puts its signature in.
+pub const SIGNATURE_HEADER: &str = "X-Cal-Signature-256";
+
+/// What Cal.com sends in [`SIGNATURE_HEADER`] when its webhook has no secret set.
+pub const NO_SECRET_SENTINEL: &str = "no-secret-provided";
+
+/// The environment variable (a Worker secret) that holds our webhook secret(s).
+pub const SECRET_ENV: &str = "CALCOM_WEBHOOK_SECRET";
+
+const DIGEST_LEN: usize = 32;
+
+/// The webhook secrets we accept. Several may be configured at once, separated by commas or
+/// whitespace, so that a secret can be rotated without losing a delivery: add the new one, switch
+/// Cal.com to it, then drop the old one. A secret used this way cannot itself contain a comma or
+/// whitespace.
+#[derive(Clone, Default)]
+pub struct WebhookSecrets {
+    keys: Vec<Vec<u8>>,
+}
+
+impl WebhookSecrets {
+    /// Parses the value of [`SECRET_ENV`]. Empty entries are ignored, so a trailing comma or a
+    /// newline left by a shell does not create an empty (and thus guessable) key.
+    pub fn parse(raw: &str) -> Self {
+        let keys = raw
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        Self { keys }
+    }
+
+    /// True when no usable secret is configured: the producer must then refuse everything.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How many secrets are configured (never their values).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+// Never print secret material, not even in a debug log.
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WebhookSecrets({} configured, redacted)",
+            self.keys.len()
+        )
+    }
+}
+
+/// Why a signature was refused. Each maps to its own 401 answer; none carries the header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureError {
+    /// No `X-Cal-Signature-256` header at all.
+    Missing,
+    /// The header says `no-secret-provided`: the Cal.com webhook has no secret set.
+    NoSecretInCalcom,
+    /// The header is not 64 hex characters (optionally prefixed with `sha256=`).
+    Malformed,
+    /// Well-formed, but no configured secret produces it for this body.
+    Mismatch,
+}
+
+impl SignatureError {
+    /// A stable machine-readable code for JSON answers and logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Missing => "signature_missing",
+            Self::NoSecretInCalcom => "signature_not_configured_in_calcom",
+            Self::Malformed => "signature_malformed",
+            Self::Mismatch => "signature_mismatch",
+        }
+    }
+
+    /// A sentence for the sender (and for the operator testing the webhook).
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Missing => "The X-Cal-Signature-256 header is missing. Cal.com sends it on every webhook; set a secret on the Cal.com webhook.",
+            Self::NoSecretInCalcom => "The Cal.com webhook has no secret set (X-Cal-Signature-256 is 'no-secret-provided'). Type the same secret into the Cal.com webhook form as in CALCOM_WEBHOOK_SECRET.",
+            Self::Malformed => "The X-Cal-Signature-256 header is not a hex HMAC-SHA256 digest (64 hex characters).",
+            Self::Mismatch => "The X-Cal-Signature-256 header does not match the body for any configured secret. Check that the Cal.com webhook secret equals CALCOM_WEBHOOK_SECRET and that nothing rewrites the body.",
+        }
+    }
+}
+
+/// Computes the signature Cal.com would send for `body` under `secret`: lowercase hex.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    hex_lower(&digest(secret, body))
+}
+
+/// Checks `header` (the raw `X-Cal-Signature-256` value, if any) against `body` for every
+/// configured secret. The comparison is constant-time and looks at every secret whatever matches,
+/// so timing reveals neither the digest nor which secret is in use.
+pub fn verify(
+    secrets: &WebhookSecrets,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
+    let header = header.map(str::trim).ok_or(SignatureError::Missing)?;
+    if header.is_empty() {
+        return Err(SignatureError::Missing);
+    }
+    if header.eq_ignore_ascii_case(NO_SECRET_SENTINEL) {
+        return Err(SignatureError::NoSecretInCalcom);
+    }
+    let expected = parse_hex_digest(header).ok_or(SignatureError::Malformed)?;
+    let mut matched = Choice::from(0);
+    for key in &secrets.keys {
+        matched |= digest(key, body).ct_eq(&expected);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+fn digest(key: &[u8], body: &[u8]) -> [u8; DIGEST_LEN] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+/// `sha256=`-prefixed or bare, either hex case, exactly 64 hex digits.
+fn parse_hex_digest(header: &str) -> Option<[u8; DIGEST_LEN]> {
+    let hex = match header.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("sha256=") => &header[7..],
+        _ => header,
+    };
+    let bytes = hex.as_bytes();
+    if bytes.len() != DIGEST_LEN * 2 {
+        return None;
+    }
+    let mut out = [0u8; DIGEST_LEN];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+    }
+    Some(out)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] =
+        br#"{"triggerEvent":"PING","createdAt":"2026-02-17T18:00:00.000Z","payload":{}}"#;
+
+    #[test]
+    fn known_vector_matches_an_independent_hmac() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn accepts_bare_hex_in_either_case_and_an_optional_prefix() {
+        let secrets = WebhookSecrets::parse("whsec_abc123");
+        let sig = sign(b"whsec_abc123", BODY);
+        assert_eq!(verify(&secrets, Some(&sig), BODY), Ok(()));
+        assert_eq!(verify(&secrets, Some(&sig.to_uppercase()), BODY), Ok(()));
+        assert_eq!(
+            verify(&secrets, Some(&format!("sha256={sig}")), BODY),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&secrets, Some(&format!("SHA256={sig}")), BODY),
+            Ok(())
+        );
+        assert_eq!(verify(&secrets, Some(&format!("  {sig} ")), BODY), Ok(()));
+    }
+
+    #[test]
+    fn the_whsec_prefix_is_part_of_the_key_not_decoded() {
+        let secrets = WebhookSecrets::parse("whsec_abc123");
+        let sig_without_prefix = sign(b"abc123", BODY);
+        assert_eq!(
+            verify(&secrets, Some(&sig_without_prefix), BODY),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn each_failure_has_its_own_reason() {
+        let secrets = WebhookSecrets::parse("s3cret");
+        assert_eq!(verify(&secrets, None, BODY), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(&secrets, Some("  "), BODY),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(&secrets, Some("no-secret-provided"), BODY),
+            Err(SignatureError::NoSecretInCalcom)
+        );
+        let sig = sign(b"s3cret", BODY);
+        assert_eq!(
+            verify(&secrets, Some(&sig[..63]), BODY),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&secrets, Some(&format!("{sig}0")), BODY),
+            Err(SignatureError::Malformed)
+        );
+        let not_hex = format!("{}g", &sig[..63]);
+        assert_eq!(
+            verify(&secrets, Some(&not_hex), BODY),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&secrets, Some(&format!("{sig}, {sig}")), BODY),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&secrets, Some(&sign(b"other", BODY)), BODY),
+            Err(SignatureError::Mismatch)
+        );
+        let mut changed = BODY.to_vec();
+        changed[3] ^= 1;
+        assert_eq!(
+            verify(&secrets, Some(&sig), &changed),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn any_of_several_secrets_verifies_for_rotation() {
+        let secrets = WebhookSecrets::parse(" old-secret,\n new-secret  third ");
+        assert_eq!(secrets.len(), 3);
+        for key in ["old-secret", "new-secret", "third"] {
+            let sig = sign(key.as_bytes(), BODY);
+            assert_eq!(verify(&secrets, Some(&sig), BODY), Ok(()), "{key}");
+        }
+        let sig = sign(b"old-secret,new-secret", BODY);
+        assert_eq!(
+            verify(&secrets, Some(&sig), BODY),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn empty_configuration_has_no_keys_and_verifies_nothing() {
+        for raw in ["", " ", ",", " , \n"] {
+            let secrets = WebhookSecrets::parse(raw);
+            assert!(secrets.is_empty());
+            // Even the HMAC of an empty key must not pass with no secret configured.
+            let sig = sign(b"", BODY);
+            assert_eq!(
+                verify(&secrets, Some(&sig), BODY),
+                Err(SignatureError::Mismatch)
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let secrets = WebhookSecrets::parse("whsec_super_secret_value");
+        let shown = format!("{secrets:?}");
+        assert!(!shown.contains("super_secret"), "{shown}");
+        assert!(shown.contains("1 configured"));
+    }
+}

@@ -1,0 +1,263 @@
+//! The Cal.com delivery envelope: `{"triggerEvent", "createdAt", "payload"}`, read *after* the
+//! signature was verified over the raw bytes.
+//!
+//! Only `triggerEvent` is required of every body (some triggers send flat bodies without `payload`
+//! or `createdAt`). Booking triggers also need a `payload` object with a `uid`.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::booking::{self, CalPayload, Limits};
+use crate::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION};
+use crate::signature::hex_lower;
+
+/// The dashboard's "Ping test" trigger (not in Cal.com's trigger enum).
+pub const PING: &str = "PING";
+
+/// What a verified delivery asks of us.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Cal.com's "Ping test": answer OK, send nothing.
+    Ping,
+    /// A trigger we do not email about (known or new): answer OK, send nothing.
+    Ignored { trigger: String },
+    /// A booking notification to queue.
+    Booking(Box<BookingMessage>),
+}
+
+/// Why a verified body is not a Cal.com delivery we can use. Each is a 400 answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    NotUtf8,
+    /// Not JSON at all (e.g. a custom payload template's form text).
+    NotJson,
+    /// JSON, but not an object (e.g. a template that renders `false`).
+    NotAnObject {
+        found: &'static str,
+    },
+    /// Nested deeper than the JSON parser allows.
+    TooDeep,
+    /// A JSON object we still cannot read (e.g. a duplicated key); `detail` names the problem.
+    Unreadable {
+        detail: String,
+    },
+    MissingTrigger,
+    /// A booking trigger without a `payload` object.
+    MissingPayload {
+        trigger: BookingTrigger,
+    },
+    /// A booking trigger whose payload has no usable `uid`.
+    MissingUid {
+        trigger: BookingTrigger,
+    },
+}
+
+impl BodyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotUtf8 => "body_not_utf8",
+            Self::NotJson => "body_not_json",
+            Self::NotAnObject { .. } => "body_not_an_object",
+            Self::TooDeep => "body_too_deep",
+            Self::Unreadable { .. } => "body_unreadable",
+            Self::MissingTrigger => "missing_trigger_event",
+            Self::MissingPayload { .. } => "missing_payload",
+            Self::MissingUid { .. } => "missing_payload_uid",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        const TEMPLATE_HINT: &str = "If the Cal.com webhook has a custom payload template, clear it: this endpoint reads Cal.com's default JSON body.";
+        match self {
+            Self::NotUtf8 => "The body is not valid UTF-8 JSON.".to_owned(),
+            Self::NotJson => format!("The body is not JSON. {TEMPLATE_HINT}"),
+            Self::NotAnObject { found } => {
+                format!(
+                    "The body is JSON {found}, not an object with a triggerEvent. {TEMPLATE_HINT}"
+                )
+            }
+            Self::TooDeep => "The body is nested too deeply to be a Cal.com webhook.".to_owned(),
+            Self::Unreadable { detail } => {
+                format!("The body cannot be read as a Cal.com webhook: {detail}.")
+            }
+            Self::MissingTrigger => format!("The body has no string triggerEvent. {TEMPLATE_HINT}"),
+            Self::MissingPayload { trigger } => format!("{trigger} needs a payload object."),
+            Self::MissingUid { trigger } => {
+                format!("{trigger} needs payload.uid (the booking's uid).")
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "triggerEvent", default)]
+    trigger: Value,
+    #[serde(rename = "createdAt", default)]
+    created_at: Value,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+/// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
+pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    // serde would read a JSON array into the struct positionally: insist on an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(describe_json_error(text, None));
+    }
+    let envelope: Envelope =
+        serde_json::from_str(text).map_err(|e| describe_json_error(text, Some(&e)))?;
+    let Some(trigger) = envelope
+        .trigger
+        .as_str()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(BodyError::MissingTrigger);
+    };
+    if trigger == PING {
+        return Ok(Delivery::Ping);
+    }
+    let Some(booking_trigger) = BookingTrigger::from_calcom(trigger) else {
+        // Echoed in the answer and logs: keep a hostile trigger name short.
+        return Ok(Delivery::Ignored {
+            trigger: crate::text::truncate_bytes(trigger, 64).0,
+        });
+    };
+
+    let raw_payload = envelope
+        .payload
+        .filter(|raw| raw.get().starts_with('{'))
+        .ok_or(BodyError::MissingPayload {
+            trigger: booking_trigger,
+        })?;
+    let payload: CalPayload = serde_json::from_str(raw_payload.get())
+        .map_err(|e| describe_json_error(raw_payload.get(), Some(&e)))?;
+    let uid = payload.uid().ok_or(BodyError::MissingUid {
+        trigger: booking_trigger,
+    })?;
+
+    let key = idempotency_key(booking_trigger, &canonical_json(raw_payload.get()));
+    let sent_at = booking::text(&envelope.created_at);
+    Ok(Delivery::Booking(Box::new(build_message(
+        &payload,
+        &uid,
+        booking_trigger,
+        key,
+        received_at,
+        sent_at,
+    ))))
+}
+
+/// Hashes the trigger and the payload (canonical JSON, see [`canonical_json`]). A repeat of one
+/// delivery (Cal.com's queued retry, a proxy) carries the same payload, so it gets the same key
+/// even when `createdAt` differs or a proxy re-encoded the JSON; a new seat on a seated event changes the attendee list, and a confirmation
+/// (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so those get new keys.
+pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"calcom-delivery/v1\n");
+    h.update(trigger.as_str().as_bytes());
+    h.update(b"\n");
+    h.update(raw_payload.as_bytes());
+    let digest = h.finalize();
+    // 128 bits: collision-free for any realistic volume, and short enough to read in logs.
+    hex_lower(&digest[..16])
+}
+
+/// Compact JSON with object keys sorted, so key order and white space (a proxy re-encoding the
+/// body) do not change the idempotency key. Sorted explicitly rather than relying on serde_json's
+/// map order, which a feature elsewhere in the build could change.
+fn canonical_json(raw: &str) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::from(k.as_str()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(v) => {
+            let mut out = String::with_capacity(raw.len());
+            write(&v, &mut out);
+            out
+        }
+        Err(_) => raw.to_owned(),
+    }
+}
+
+/// Fills the message at the most generous size limits that keep it under
+/// [`MAX_MESSAGE_BYTES`].
+fn build_message(
+    payload: &CalPayload,
+    uid: &str,
+    trigger: BookingTrigger,
+    key: String,
+    received_at: &str,
+    sent_at: Option<String>,
+) -> BookingMessage {
+    let mut message = BookingMessage {
+        v: MESSAGE_VERSION,
+        key,
+        trigger,
+        received_at: received_at.to_owned(),
+        sent_at: sent_at.map(|s| crate::text::truncate_bytes(&s, 64).0),
+        booking: Default::default(),
+    };
+    for limits in Limits::LEVELS {
+        message.booking = booking::extract(payload, uid, &limits);
+        if message.to_json().len() <= MAX_MESSAGE_BYTES {
+            break;
+        }
+    }
+    message
+}
+
+fn describe_json_error(text: &str, struct_error: Option<&serde_json::Error>) -> BodyError {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(_)) => BodyError::Unreadable {
+            detail: struct_error.map_or_else(|| "not an object".to_owned(), |e| e.to_string()),
+        },
+        Err(e) if e.to_string().contains("recursion limit") => BodyError::TooDeep,
+        Ok(v) => BodyError::NotAnObject {
+            found: json_kind(&v),
+        },
+        Err(_) => BodyError::NotJson,
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(true) => "true",
+        Value::Bool(false) => "false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

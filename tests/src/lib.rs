@@ -1,0 +1,11 @@
+//! End-to-end tests and local tools.
+//!
+//! - [`stub`]: a local SendGrid v3 Mail Send stub with observer endpoints (also the
+//!   `sendgrid-stub` binary).
+//! - [`pipeline`]: runs the real workers in workerd through `wrangler dev` next to a stub.
+//! - [`calcom`]: signs and posts webhooks the way Cal.com does.
+//! - [`http`]: a small blocking client.
+pub mod calcom;
+pub mod http;
+pub mod pipeline;
+pub mod stub;

@@ -1,0 +1,323 @@
+//! Runs the real workers in workerd through `wrangler dev`, next to a [`Stub`] SendGrid.
+//!
+//! The harness does not touch the developer's `.dev.vars` or build output: it writes its own copies
+//! of the wrangler configs into a temporary folder (absolute `main`, no `[build]` step, test vars
+//! and secrets), builds the workers once per process, and starts one `wrangler dev` with the
+//! dev-only gateway first (the only config served on the port), then the producer and consumer.
+//! A watchdog kills wrangler's process group when the test process goes away, however it ends.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::stub::Stub;
+
+/// The webhook secret the harness configures (test-only value).
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_e2e_test_secret";
+/// A second webhook secret, configured alongside the first as during a rotation.
+pub const TEST_WEBHOOK_SECRET_NEXT: &str = "whsec_e2e_rotated_secret";
+/// The SendGrid key the harness configures and the stub expects (test-only value).
+pub const TEST_SENDGRID_KEY: &str = "SG.e2e-test-key";
+
+/// The repository root (where the wrangler configs live).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// What to start and with which settings.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// Vars for every worker (override the configs' `[vars]`), e.g. retry delays for tests.
+    pub vars: BTreeMap<String, String>,
+    /// Secrets for every worker (written to `.dev.vars`).
+    pub secrets: BTreeMap<String, String>,
+    /// Also start the consumer (`wrangler.consumer.toml`), if it exists.
+    pub with_consumer: bool,
+    /// Fixed ports for a person's local run (tests pick free ones).
+    pub port: Option<u16>,
+    pub stub_port: Option<u16>,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        let secrets = BTreeMap::from([
+            (
+                "CALCOM_WEBHOOK_SECRET".to_owned(),
+                format!("{TEST_WEBHOOK_SECRET},{TEST_WEBHOOK_SECRET_NEXT}"),
+            ),
+            ("SENDGRID_API_KEY".to_owned(), TEST_SENDGRID_KEY.to_owned()),
+        ]);
+        Self {
+            vars: BTreeMap::new(),
+            secrets,
+            with_consumer: true,
+            port: None,
+            stub_port: None,
+        }
+    }
+}
+
+/// A running pipeline. Dropping it stops wrangler.
+pub struct Pipeline {
+    pub stub: Stub,
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Pipeline {
+    /// Builds (once per process), writes configs, starts wrangler and waits until the producer
+    /// answers through the gateway.
+    pub fn start(options: PipelineOptions) -> io::Result<Pipeline> {
+        ensure_built()?;
+        let sendgrid_key = options
+            .secrets
+            .get("SENDGRID_API_KEY")
+            .map_or(TEST_SENDGRID_KEY, String::as_str);
+        let stub = Stub::start(options.stub_port.unwrap_or(0), sendgrid_key)?;
+        let port = options.port.map_or_else(free_port, Ok)?;
+        let inspector_port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("calcom-e2e-{}-{port}", std::process::id()));
+        fs::create_dir_all(&dir)?;
+
+        let mut vars = BTreeMap::from([
+            ("STUB_URL".to_owned(), stub.base_url()),
+            ("SENDGRID_API_BASE".to_owned(), stub.base_url()),
+        ]);
+        vars.extend(options.vars.clone());
+        let mut configs = vec![write_config(
+            &dir,
+            "tests/dev/wrangler.gateway.toml",
+            &vars,
+        )?];
+        configs.push(write_config(&dir, "wrangler.producer.toml", &vars)?);
+        if options.with_consumer && repo_root().join("wrangler.consumer.toml").exists() {
+            configs.push(write_config(&dir, "wrangler.consumer.toml", &vars)?);
+        }
+        let dev_vars: String = options
+            .secrets
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        fs::write(dir.join(".dev.vars"), dev_vars)?;
+
+        let log = fs::File::create(dir.join("wrangler.out"))?;
+        let wrangler = repo_root().join("node_modules/.bin/wrangler");
+        let mut cmd = Command::new(&wrangler);
+        cmd.arg("dev");
+        for c in &configs {
+            cmd.arg("-c").arg(c);
+        }
+        cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--persist-to")
+            .arg(dir.join("state"))
+            .args(["--log-level", "info"])
+            .current_dir(&dir)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
+            .env("CI", "true")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", wrangler.display())))?;
+        spawn_watchdog(child.id())?;
+
+        let mut pipeline = Pipeline {
+            stub,
+            port,
+            child,
+            dir,
+        };
+        pipeline.wait_ready(Duration::from_secs(120))?;
+        Ok(pipeline)
+    }
+
+    /// `http://127.0.0.1:PORT` + path: the gateway, which forwards to the producer.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The file wrangler's and the workers' output goes to.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("wrangler.out")
+    }
+
+    /// Everything wrangler and the workers printed so far.
+    pub fn logs(&self) -> String {
+        fs::read_to_string(self.dir.join("wrangler.out")).unwrap_or_default()
+    }
+
+    /// Polls the workers' output until it contains `needle` (log lines arrive asynchronously).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        poll_until(timeout, || self.logs().contains(needle).then_some(())).is_some()
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let probe = self.url("/__ready");
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "wrangler exited ({status}):\n{}",
+                    self.logs()
+                )));
+            }
+            // The producer answers unknown paths with a JSON 404: then the gateway and the
+            // producer are both up.
+            if let Ok((404, body)) = crate::http::get(&probe) {
+                if body.contains("not_found") {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err(io::Error::other(format!(
+            "wrangler not ready after {timeout:?}:\n{}",
+            self.logs()
+        )))
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        kill_group(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// Calls `check` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One pipeline per test process, started on first use (tests share it and tell their bookings
+/// apart by uid).
+pub fn shared_pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| {
+        Pipeline::start(PipelineOptions::default()).unwrap_or_else(|e| panic!("pipeline: {e}"))
+    })
+}
+
+/// Builds both workers once per process (skipped with `E2E_SKIP_BUILD=1` when the caller, like
+/// `.ci/run`, just built them).
+fn ensure_built() -> io::Result<()> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if std::env::var_os("E2E_SKIP_BUILD").is_some() {
+                return Ok(());
+            }
+            for krate in ["producer", "consumer"] {
+                if krate == "consumer" && !repo_root().join("wrangler.consumer.toml").exists() {
+                    continue;
+                }
+                let out = Command::new("bash")
+                    .arg(repo_root().join("scripts/build-worker.sh"))
+                    .arg(krate)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "building {krate} failed:\n{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .clone()
+        .map_err(io::Error::other)
+}
+
+/// Copies a wrangler config with an absolute `main`, without `[build]`, and with `vars` merged
+/// into `[vars]`.
+fn write_config(
+    dir: &Path,
+    relative: &str,
+    vars: &BTreeMap<String, String>,
+) -> io::Result<PathBuf> {
+    let source = repo_root().join(relative);
+    let text = fs::read_to_string(&source)?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(io::Error::other)?;
+    let main = doc["main"]
+        .as_str()
+        .ok_or_else(|| io::Error::other(format!("{relative}: no main")))?;
+    let main = source.parent().expect("config has a folder").join(main);
+    doc["main"] = toml_edit::value(main.to_string_lossy().as_ref());
+    doc.remove("build");
+    if !doc.contains_key("vars") {
+        doc["vars"] = toml_edit::table();
+    }
+    for (k, v) in vars {
+        doc["vars"][k.as_str()] = toml_edit::value(v.as_str());
+    }
+    let name = Path::new(relative).file_name().expect("config file name");
+    let target = dir.join(name);
+    fs::write(&target, doc.to_string())?;
+    Ok(target)
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Stops wrangler and the workerd processes it started (they share its process group).
+fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    // A group id of 0 or 1 would signal our own group or every process: never.
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) with a negative pid signals exactly that process group.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// A shell that outlives us only long enough to stop wrangler when this process is gone (a
+/// `static` pipeline is never dropped, and a panicking or killed test run skips destructors).
+fn spawn_watchdog(pgid: u32) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::other("refusing to watch process group <= 1"));
+    }
+    // bash, not sh: dash's `kill` misreads a negative group id as options.
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -- -{pgid} 2>/dev/null; sleep 3; kill -KILL -- -{pgid} 2>/dev/null",
+        me = std::process::id()
+    );
+    Command::new("bash")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    Ok(())
+}

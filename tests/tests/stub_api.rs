@@ -1,0 +1,577 @@
+//! Real HTTP tests of the SendGrid stub: status codes, error bodies, faults, observers, inbox.
+
+use e2e::stub::{Fault, FaultRule, Stub};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const KEY: &str = "SG.test";
+
+fn stub() -> Stub {
+    Stub::start(0, KEY).expect("stub starts")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn mail(subject: &str) -> Value {
+    json!({
+        "personalizations": [{"to": [{"email": "attendee@example.com", "name": "Ann Attendee"}]}],
+        "from": {"email": "bookings@example.com", "name": "Bookings"},
+        "reply_to": {"email": "organizer@example.com"},
+        "subject": subject,
+        "content": [
+            {"type": "text/plain", "value": "Your booking is confirmed."},
+            {"type": "text/html", "value": "<p>Your booking is <b>confirmed</b>.</p>"}
+        ],
+        "categories": ["booking"],
+        "custom_args": {"booking_uid": "uid-1"}
+    })
+}
+
+async fn send(stub: &Stub, body: &Value) -> reqwest::Response {
+    send_with(&client(), stub, body)
+        .await
+        .expect("an HTTP answer")
+}
+
+async fn send_with(
+    client: &reqwest::Client,
+    stub: &Stub,
+    body: &Value,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{}/v3/mail/send", stub.base_url()))
+        .bearer_auth(KEY)
+        .json(body)
+        .send()
+        .await
+}
+
+async fn errors_of(response: reqwest::Response) -> Vec<Value> {
+    let body: Value = response.json().await.expect("a JSON error body");
+    body["errors"].as_array().expect("an errors array").clone()
+}
+
+fn statuses(stub: &Stub) -> Vec<u16> {
+    stub.attempts().iter().map(|a| a.status).collect()
+}
+
+#[tokio::test]
+async fn valid_mail_gets_202_and_message_id_and_is_recorded() {
+    let stub = stub();
+    let response = send(&stub, &mail("Booking confirmed")).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.headers()["x-message-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 22);
+    assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    let second = send(&stub, &mail("Second")).await;
+    assert_ne!(second.headers()["x-message-id"].to_str().unwrap(), id);
+
+    let emails = stub.emails();
+    assert_eq!(emails.len(), 2);
+    assert_eq!(emails[0].message_id, id);
+    assert_eq!(emails[0].body, mail("Booking confirmed"));
+    assert_eq!(emails[1].body["subject"], "Second");
+    assert_eq!(statuses(&stub), [202, 202]);
+    assert!(stub.attempts().iter().all(|a| a.fault.is_none()));
+
+    // The same through the observer route.
+    let listed: Value = client()
+        .get(format!("{}/__stub/emails", stub.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["message_id"], id.as_str());
+    assert_eq!(listed[1]["body"]["subject"], "Second");
+}
+
+#[tokio::test]
+async fn wrong_or_missing_key_gets_401_with_sendgrid_body() {
+    let stub = stub();
+    let expected = json!({"errors":[{
+        "field": null,
+        "message": "The provided authorization grant is invalid, expired, or revoked",
+        "help": null
+    }]});
+    let url = format!("{}/v3/mail/send", stub.base_url());
+    let wrong = client()
+        .post(&url)
+        .bearer_auth("SG.wrong")
+        .json(&mail("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.text().await.unwrap(),
+        r#"{"errors":[{"field":null,"message":"The provided authorization grant is invalid, expired, or revoked","help":null}]}"#
+    );
+
+    let missing = client().post(&url).json(&mail("x")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.json::<Value>().await.unwrap(), expected);
+
+    assert!(stub.emails().is_empty());
+    assert_eq!(statuses(&stub), [401, 401]);
+}
+
+#[tokio::test]
+async fn html_before_plain_is_400_on_content() {
+    let stub = stub();
+    let mut body = mail("x");
+    body["content"] = json!([
+        {"type": "text/html", "value": "<p>hi</p>"},
+        {"type": "text/plain", "value": "hi"}
+    ]);
+    let response = send(&stub, &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let errors = errors_of(response).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["field"], "content");
+    assert_eq!(
+        errors[0]["message"],
+        "If present, text/plain and text/html may only be provided in that order."
+    );
+    assert!(errors[0]["help"].is_string());
+    assert!(stub.emails().is_empty());
+    assert_eq!(statuses(&stub), [400]);
+}
+
+#[tokio::test]
+async fn missing_personalizations_and_other_problems_are_400_one_entry_each() {
+    let stub = stub();
+    let mut body = mail("x");
+    body.as_object_mut().unwrap().remove("personalizations");
+    let errors = errors_of(send(&stub, &body).await).await;
+    let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["personalizations"]);
+    assert!(errors[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("personalizations field is required"));
+
+    let mut body = mail("x");
+    body["personalizations"] = json!([{"to": []}]);
+    body["from"] = json!({"email": "not-an-address"});
+    body["subject"] = json!("");
+    body["content"] = json!([{"type": "text/plain", "value": ""}]);
+    let response = send(&stub, &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let errors = errors_of(response).await;
+    let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "personalizations.0.to",
+            "from.email",
+            "subject",
+            "content.0.value"
+        ]
+    );
+    assert!(errors
+        .iter()
+        .all(|e| e["message"].is_string() && e["help"].is_string()));
+
+    // Not JSON at all.
+    let response = client()
+        .post(format!("{}/v3/mail/send", stub.base_url()))
+        .bearer_auth(KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(errors_of(response).await.len(), 1);
+    assert!(stub.emails().is_empty());
+    assert_eq!(statuses(&stub), [400, 400, 400]);
+    assert!(stub.attempts()[2].body.is_null());
+}
+
+#[tokio::test]
+async fn sandbox_mode_gets_200_and_is_not_recorded_as_email() {
+    let stub = stub();
+    let mut body = mail("sandboxed");
+    body["mail_settings"] = json!({"sandbox_mode": {"enable": true}});
+    let response = send(&stub, &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("x-message-id").is_none());
+    assert!(response.bytes().await.unwrap().is_empty());
+    assert!(stub.emails().is_empty());
+    assert_eq!(statuses(&stub), [200]);
+    assert_eq!(stub.attempts()[0].body["subject"], "sandboxed");
+}
+
+#[tokio::test]
+async fn status_fault_for_next_two_then_normal() {
+    let stub = stub();
+    // Pushed over HTTP to check the wire shape of a FaultRule.
+    let pushed = client()
+        .post(format!("{}/__stub/faults", stub.base_url()))
+        .json(&json!({"fault": {"kind": "status", "status": 500}, "count": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
+
+    for _ in 0..2 {
+        let response = send(&stub, &mail("retry me")).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let errors = errors_of(response).await;
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]["field"].is_null());
+        assert!(errors[0]["message"].is_string());
+    }
+    assert_eq!(
+        send(&stub, &mail("retry me")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(stub.emails().len(), 1);
+    assert_eq!(statuses(&stub), [500, 500, 202]);
+    let faults: Vec<Option<String>> = stub.attempts().into_iter().map(|a| a.fault).collect();
+    assert_eq!(
+        faults,
+        [
+            Some("status:500".to_owned()),
+            Some("status:500".to_owned()),
+            None
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_fault_sets_retry_after_and_reset_headers() {
+    let stub = stub();
+    stub.push_fault(FaultRule::times(
+        Fault::Status {
+            status: 429,
+            retry_after: Some(3),
+        },
+        1,
+    ));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let response = send(&stub, &mail("x")).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let header = |name: &str| {
+        response.headers()[name]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(header("retry-after"), 3);
+    assert_eq!(header("x-ratelimit-remaining"), 0);
+    assert!(header("x-ratelimit-limit") > 0);
+    let reset = header("x-ratelimit-reset");
+    assert!(
+        (now + 2..=now + 5).contains(&reset),
+        "reset {reset} vs now {now}"
+    );
+    let errors = errors_of(response).await;
+    assert_eq!(errors[0]["message"], "Too many requests");
+    assert_eq!(send(&stub, &mail("x")).await.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn matching_fault_only_hits_requests_containing_the_substring() {
+    let stub = stub();
+    stub.push_fault(
+        FaultRule::always(Fault::Status {
+            status: 503,
+            retry_after: None,
+        })
+        .matching("poison-pill"),
+    );
+    assert_eq!(
+        send(&stub, &mail("contains poison-pill")).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        send(&stub, &mail("harmless")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // A rule without a count stays.
+    assert_eq!(
+        send(&stub, &mail("again poison-pill")).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let emails = stub.emails();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].body["subject"], "harmless");
+    assert_eq!(statuses(&stub), [503, 202, 503]);
+
+    // DELETE clears it.
+    let cleared = client()
+        .delete(format!("{}/__stub/faults", stub.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&stub, &mail("poison-pill")).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn close_fault_gives_a_connection_error_not_a_response() {
+    let stub = stub();
+    stub.push_fault(FaultRule::times(Fault::Close, 1));
+    let client = client();
+    let started = Instant::now();
+    let error = send_with(&client, &stub, &mail("closed"))
+        .await
+        .expect_err("no HTTP answer on a closed connection");
+    assert!(error.status().is_none(), "{error:?}");
+    assert!(!error.is_timeout(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Not retried behind our back, and recorded as an attempt without an answer.
+    assert!(stub.emails().is_empty());
+    assert_eq!(stub.attempts().len(), 1);
+    assert_eq!(stub.attempts()[0].status, 0);
+    assert_eq!(stub.attempts()[0].fault.as_deref(), Some("close"));
+    // The rule is used up: the same client gets through next.
+    let response = send_with(&client, &stub, &mail("after")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[test]
+fn close_fault_resets_a_raw_tcp_connection_without_a_runtime() {
+    let stub = stub();
+    stub.push_fault(FaultRule::times(Fault::Close, 1));
+    let body = mail("raw").to_string();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", stub.port())).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        tcp,
+        "POST /v3/mail/send HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let result = tcp.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty(),
+        "got bytes: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    match result {
+        Ok(0) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        Ok(n) => panic!("read {n} bytes"),
+    }
+}
+
+#[tokio::test]
+async fn hang_fault_makes_a_short_timeout_client_time_out() {
+    let stub = stub();
+    stub.push_fault(FaultRule::times(Fault::Hang, 1));
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = send_with(&impatient, &stub, &mail("hung"))
+        .await
+        .expect_err("a hung request times out");
+    assert!(error.is_timeout(), "{error:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert_eq!(stub.attempts()[0].fault.as_deref(), Some("hang"));
+    // The stub keeps serving others while a request hangs.
+    assert_eq!(
+        send(&stub, &mail("next")).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn observer_routes_round_trip() {
+    let stub = stub();
+    let client = client();
+    let url = |path: &str| format!("{}/__stub/{path}", stub.base_url());
+
+    let posted = client
+        .post(url("dead-letters"))
+        .json(&json!({"booking_uid": "b1", "error": "400 from SendGrid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::NO_CONTENT);
+    client
+        .post(url("dead-letters"))
+        .json(&json!([{"booking_uid": "b2"}, {"booking_uid": "b3"}]))
+        .send()
+        .await
+        .unwrap();
+    let listed: Value = client
+        .get(url("dead-letters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        json!([{"booking_uid": "b1", "error": "400 from SendGrid"}, {"booking_uid": "b2"}, {"booking_uid": "b3"}])
+    );
+    assert_eq!(Value::Array(stub.dead_letters()), listed);
+
+    client
+        .post(url("queue-tap"))
+        .json(&json!({"event": "BOOKING_CREATED"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stub.queue_tap(), [json!({"event": "BOOKING_CREATED"})]);
+
+    client
+        .post(url("logs"))
+        .json(&json!(["one", "two"]))
+        .send()
+        .await
+        .unwrap();
+    let logs: Vec<String> = client
+        .get(url("logs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs, ["one", "two"]);
+    assert_eq!(stub.logs(), ["one", "two"]);
+
+    let bad = client
+        .post(url("logs"))
+        .json(&json!({"not": "strings"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    send(&stub, &mail("x")).await;
+    stub.push_fault(FaultRule::always(Fault::Hang));
+    let reset = client.post(url("reset")).send().await.unwrap();
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    assert!(stub.emails().is_empty() && stub.attempts().is_empty());
+    assert!(
+        stub.dead_letters().is_empty() && stub.queue_tap().is_empty() && stub.logs().is_empty()
+    );
+    // Faults were cleared too: this does not hang.
+    assert_eq!(send(&stub, &mail("x")).await.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn unknown_paths_404_and_wrong_methods_405() {
+    let stub = stub();
+    let client = client();
+    let response = client
+        .get(format!("{}/v3/nope", stub.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"errors":[{"field":null,"message":"Not Found","help":null}]})
+    );
+    let response = client
+        .get(format!("{}/v3/mail/send", stub.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(stub.attempts().is_empty());
+}
+
+#[tokio::test]
+async fn body_over_30_mb_is_413() {
+    let stub = stub();
+    let big = vec![b' '; 30 * 1024 * 1024 + 1];
+    let response = client()
+        .post(format!("{}/v3/mail/send", stub.base_url()))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(errors_of(response).await.len(), 1);
+    assert_eq!(statuses(&stub), [413]);
+}
+
+#[tokio::test]
+async fn inbox_page_escapes_what_it_shows() {
+    let stub = stub();
+    let mut body = mail("<script>alert('pwned')</script> Booking");
+    body["content"][1]["value"] = json!("<h1 class=\"t\">Hello & welcome</h1>");
+    assert_eq!(send(&stub, &body).await.status(), StatusCode::ACCEPTED);
+    client()
+        .post(format!("{}/__stub/dead-letters", stub.base_url()))
+        .json(&json!({"why": "<img src=x>"}))
+        .send()
+        .await
+        .unwrap();
+
+    let response = client().get(stub.base_url() + "/").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = response.text().await.unwrap();
+    assert!(page.contains("&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt; Booking"));
+    assert!(!page.contains("<script>"));
+    assert!(!page.contains("<img src=x>"));
+    assert!(page.contains("&lt;img src=x&gt;"));
+    assert!(page.contains(
+        "<iframe sandbox srcdoc=\"&lt;h1 class=&quot;t&quot;&gt;Hello &amp; welcome&lt;/h1&gt;\""
+    ));
+    assert!(page.contains("Your booking is confirmed."));
+    assert!(page.contains(&stub.emails()[0].message_id));
+    assert!(page.contains("1 emails"));
+    assert!(page.contains("1 dead letters"));
+    assert!(page.contains("http-equiv=\"refresh\""));
+
+    let raw = client()
+        .get(stub.base_url() + "/emails/0.html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::OK);
+    assert_eq!(
+        raw.text().await.unwrap(),
+        "<h1 class=\"t\">Hello & welcome</h1>"
+    );
+    let missing = client()
+        .get(stub.base_url() + "/emails/7.html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
