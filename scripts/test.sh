@@ -10,10 +10,16 @@ bash scripts/setup.sh
 
 echo; echo "==> building the workers (release, wasm)"
 for crate in producer consumer; do
-  [ -f "$crate/Cargo.toml" ] && grep -q 'crate-type = \["cdylib"\]' "$crate/Cargo.toml" && [ -f "wrangler.$crate.toml" ] \
-    && bash scripts/build-worker.sh "$crate"
+  bash scripts/build-worker.sh "$crate"
 done
 
 echo; echo "==> cargo test --workspace"
 # The end-to-end tests reuse the build above instead of building again.
-E2E_SKIP_BUILD=1 cargo test --workspace --locked "$@"
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+status=0
+E2E_SKIP_BUILD=1 cargo test --workspace --locked "$@" 2>&1 | tee "$out" || status=$?
+# One closing line for the whole run (cargo's own last line is the doc-tests' count).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nworkspace tests: %d passed, %d failed\n", p, f }' "$out"
+exit "$status"

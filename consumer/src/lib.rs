@@ -1,1 +1,162 @@
-//! The queue consumer worker: built in issue #3.
+//! Consumer worker: takes batches from `booking-events`, sends one staff email per message through
+//! SendGrid, and acks, retries or dead-letters each message on its own.
+//!
+//! A thin shell: `shared` renders the email, builds the request and makes every decision
+//! (`shared::delivery`); this crate reads the queue, does the HTTP call, and carries out the
+//! decision. It never returns an error from the handler (workers-rs would panic and kill the
+//! isolate): every message is acked, retried or dead-lettered explicitly.
+
+mod log;
+mod queue_message;
+mod send;
+
+use futures_util::StreamExt;
+use shared::delivery::{self, DeadLetter, Decision};
+use shared::email;
+use shared::sendgrid;
+use shared::settings::{Misconfigured, Settings};
+use worker::js_sys::{Date as JsDate, JSON};
+use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
+use worker::{Env, QueueContentType, RawMessageBuilder};
+
+use crate::queue_message::QueueMessage;
+
+/// Producer binding of `booking-events-dlq`, for dead letters that carry their reason.
+const DEAD_LETTERS: &str = "DEAD_LETTERS";
+
+/// Workers allow 6 simultaneous outbound connections per invocation.
+const MAX_IN_FLIGHT: usize = 6;
+
+/// The queue handler, exported by hand instead of `#[event(queue)]` so that each message's
+/// `attempts` (not exposed by workers-rs 0.8) can be read from the JS objects.
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
+pub async fn queue(
+    batch: worker::worker_sys::MessageBatch,
+    env: Env,
+    _ctx: worker::worker_sys::Context,
+) -> Result<JsValue, JsValue> {
+    let settings = Settings::from_lookup(|name| lookup(&env, name));
+    if let Err(misconfigured) = &settings {
+        log::misconfigured(&misconfigured.summary());
+    }
+    let messages = queue_message::messages(&batch);
+    futures_util::stream::iter(messages.iter())
+        .map(|message| deliver(message, &env, &settings))
+        .buffer_unordered(MAX_IN_FLIGHT)
+        .collect::<Vec<()>>()
+        .await;
+    Ok(JsValue::UNDEFINED)
+}
+
+/// A var or a secret by name.
+fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|s| s.to_string()))
+        .ok()
+}
+
+/// One message, start to finish: decide, then act on the decision.
+async fn deliver(message: &QueueMessage, env: &Env, settings: &Result<Settings, Misconfigured>) {
+    let attempt = message.attempts();
+    let body = message.body();
+    let mut trace = log::Trace::new(attempt);
+
+    let decision = match settings {
+        Err(misconfigured) => {
+            delivery::decide_misconfigured(&misconfigured.summary(), attempt, &misconfigured.retry)
+        }
+        Ok(settings) => match delivery::decode_message(&body) {
+            Err(reason) => {
+                trace.undecodable(reason.code());
+                delivery::decide_undecodable(&reason)
+            }
+            Ok(booking_message) => {
+                trace.message(&booking_message);
+                let email = email::render(&booking_message);
+                let request = sendgrid::build_request(&email, &booking_message, &settings.sendgrid);
+                let started = JsDate::now();
+                let result = send::mail_send(settings, request).await;
+                trace.sent(result.status(), JsDate::now() - started);
+                delivery::decide(&result, attempt, &settings.retry, jitter(), now_unix())
+            }
+        },
+    };
+    act(message, env, &body, decision, &trace).await;
+}
+
+async fn act(
+    message: &QueueMessage,
+    env: &Env,
+    body: &serde_json::Value,
+    decision: Decision,
+    trace: &log::Trace,
+) {
+    match decision {
+        Decision::Ack => {
+            message.ack();
+            trace.log("message_sent", None);
+        }
+        Decision::Retry {
+            delay_seconds,
+            reason,
+        } => {
+            message.retry_after(delay_seconds);
+            trace.log_retry(delay_seconds, &reason);
+        }
+        Decision::DeadLetter { reason } => {
+            let wrapper = DeadLetter::new(
+                body,
+                &reason,
+                trace.status(),
+                message.attempts(),
+                &now_iso(),
+            );
+            match send_dead_letter(env, &wrapper.to_json()).await {
+                Ok(()) => {
+                    message.ack();
+                    trace.log("message_dead_lettered", Some(&reason));
+                }
+                Err(e) => {
+                    // Not lost: retried, and on its last attempt the queue itself moves it to
+                    // the dead-letter queue unchanged.
+                    message.retry_after(60);
+                    trace.log(
+                        "dead_letter_send_failed",
+                        Some(&format!("{reason}; DLQ send failed: {e}")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+async fn send_dead_letter(env: &Env, json: &str) -> worker::Result<()> {
+    let queue = env.queue(DEAD_LETTERS)?;
+    let body = JSON::parse(json)
+        .map_err(|_| worker::Error::RustError("dead letter is not JSON".into()))?;
+    queue
+        .send_raw(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
+        .await
+}
+
+/// A uniform number in [0, 1) for backoff jitter; 0.5 if the runtime gives no randomness.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
+}
+
+fn now_unix() -> u64 {
+    (JsDate::now() / 1000.0) as u64
+}
+
+fn now_iso() -> String {
+    String::from(JsDate::new_0().to_iso_string())
+}

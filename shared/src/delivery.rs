@@ -143,6 +143,20 @@ pub fn decide(
     }
 }
 
+/// The decision when the consumer's own settings are incomplete (see [`crate::settings`]): like a
+/// SendGrid configuration error, it heals only when the operator fixes it, so retry after the
+/// configuration-error delay and dead-letter on the last attempt.
+pub fn decide_misconfigured(problems: &str, attempt: u32, policy: &RetryPolicy) -> Decision {
+    let reason = format!("consumer configuration incomplete: {problems}");
+    if attempt.max(1) >= policy.max_attempts {
+        return dead(format!("gave up after {attempt} attempts: {reason}"));
+    }
+    Decision::Retry {
+        delay_seconds: policy.config_error_delay_secs.min(MAX_QUEUE_DELAY_SECS),
+        reason,
+    }
+}
+
 fn dead(reason: String) -> Decision {
     Decision::DeadLetter { reason }
 }

@@ -13,6 +13,7 @@
 //! - [`sendgrid`]: the Mail Send request body and reading SendGrid's answer.
 //! - [`delivery`]: the consumer's ack / retry / dead-letter decision, the dead-letter wrapper and
 //!   decoding of queue bodies.
+//! - [`settings`]: the consumer's vars and secrets, validated.
 
 pub mod booking;
 pub mod delivery;
@@ -20,6 +21,7 @@ pub mod email;
 pub mod ingress;
 pub mod message;
 pub mod sendgrid;
+pub mod settings;
 pub mod signature;
 pub mod text;
 pub mod webhook;

@@ -40,7 +40,8 @@ pub struct PipelineOptions {
     pub vars: BTreeMap<String, String>,
     /// Secrets for every worker (written to `.dev.vars`).
     pub secrets: BTreeMap<String, String>,
-    /// Also start the consumer (`wrangler.consumer.toml`), if it exists.
+    /// Also start the consumer (`wrangler.consumer.toml`). Without it, the gateway taps
+    /// `booking-events` and posts what arrives to the stub's queue tap.
     pub with_consumer: bool,
     /// Fixed ports for a person's local run (tests pick free ones).
     pub port: Option<u16>,
@@ -56,8 +57,15 @@ impl Default for PipelineOptions {
             ),
             ("SENDGRID_API_KEY".to_owned(), TEST_SENDGRID_KEY.to_owned()),
         ]);
+        // Retries in seconds, not minutes, so tests and a person trying things see them happen.
+        let vars = BTreeMap::from([
+            ("RETRY_BASE_DELAY_SECS".to_owned(), "1".to_owned()),
+            ("RETRY_MAX_DELAY_SECS".to_owned(), "2".to_owned()),
+            ("CONFIG_ERROR_RETRY_DELAY_SECS".to_owned(), "1".to_owned()),
+            ("SENDGRID_TIMEOUT_MS".to_owned(), "2000".to_owned()),
+        ]);
         Self {
-            vars: BTreeMap::new(),
+            vars,
             secrets,
             with_consumer: true,
             port: None,
@@ -94,14 +102,38 @@ impl Pipeline {
             ("SENDGRID_API_BASE".to_owned(), stub.base_url()),
         ]);
         vars.extend(options.vars.clone());
+        let with_consumer = options.with_consumer;
         let mut configs = vec![write_config(
             &dir,
             "tests/dev/wrangler.gateway.toml",
             &vars,
+            |doc| {
+                // Without the consumer, the gateway taps booking-events so tests see what was queued.
+                if !with_consumer {
+                    let mut tap = toml_edit::Table::new();
+                    tap["queue"] = toml_edit::value("booking-events");
+                    tap["max_batch_timeout"] = toml_edit::value(1);
+                    doc["queues"]["consumers"]
+                        .as_array_of_tables_mut()
+                        .expect("the gateway consumes the DLQ")
+                        .push(tap);
+                }
+            },
         )?];
-        configs.push(write_config(&dir, "wrangler.producer.toml", &vars)?);
-        if options.with_consumer && repo_root().join("wrangler.consumer.toml").exists() {
-            configs.push(write_config(&dir, "wrangler.consumer.toml", &vars)?);
+        configs.push(write_config(&dir, "wrangler.producer.toml", &vars, |_| {})?);
+        if with_consumer {
+            configs.push(write_config(
+                &dir,
+                "wrangler.consumer.toml",
+                &vars,
+                |doc| {
+                    // Batches after 1 s instead of the production 5 s.
+                    let consumers = doc["queues"]["consumers"].as_array_of_tables_mut();
+                    for consumer in consumers.expect("consumer config").iter_mut() {
+                        consumer["max_batch_timeout"] = toml_edit::value(1);
+                    }
+                },
+            )?);
         }
         let dev_vars: String = options
             .secrets
@@ -213,8 +245,8 @@ pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
     }
 }
 
-/// One pipeline per test process, started on first use (tests share it and tell their bookings
-/// apart by uid).
+/// One full pipeline per test process, started on first use (tests share it and tell their
+/// bookings apart by uid).
 pub fn shared_pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
     PIPELINE.get_or_init(|| {
@@ -232,9 +264,6 @@ fn ensure_built() -> io::Result<()> {
                 return Ok(());
             }
             for krate in ["producer", "consumer"] {
-                if krate == "consumer" && !repo_root().join("wrangler.consumer.toml").exists() {
-                    continue;
-                }
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/build-worker.sh"))
                     .arg(krate)
@@ -260,6 +289,7 @@ fn write_config(
     dir: &Path,
     relative: &str,
     vars: &BTreeMap<String, String>,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut),
 ) -> io::Result<PathBuf> {
     let source = repo_root().join(relative);
     let text = fs::read_to_string(&source)?;
@@ -276,6 +306,7 @@ fn write_config(
     for (k, v) in vars {
         doc["vars"][k.as_str()] = toml_edit::value(v.as_str());
     }
+    edit(&mut doc);
     let name = Path::new(relative).file_name().expect("config file name");
     let target = dir.join(name);
     fs::write(&target, doc.to_string())?;

@@ -1,14 +1,28 @@
 //! The producer in workerd (`wrangler dev`), with the real local queue: what Cal.com gets back, and
-//! what reaches `booking-events`.
+//! what reaches `booking-events` (tapped by the dev gateway in place of the consumer).
 
 use std::time::Duration;
 
 use e2e::calcom::{post_signed, post_with_signature, sample, sample_with_uid};
 use e2e::http;
-use e2e::pipeline::{poll_until, shared_pipeline, Pipeline, PipelineOptions, TEST_WEBHOOK_SECRET};
+use std::sync::OnceLock;
+
+use e2e::pipeline::{poll_until, Pipeline, PipelineOptions, TEST_WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
 const WEBHOOK: &str = "/api/calcom-webhook";
+
+/// The producer and a queue tap, shared by the tests of this file (they tell bookings apart by uid).
+fn shared_pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| {
+        Pipeline::start(PipelineOptions {
+            with_consumer: false,
+            ..PipelineOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("pipeline: {e}"))
+    })
+}
 
 fn webhook_url(p: &Pipeline) -> String {
     p.url(WEBHOOK)
