@@ -6,19 +6,22 @@
 //! decision. It never returns an error from the handler (workers-rs would panic and kill the
 //! isolate): every message is acked, retried or dead-lettered explicitly.
 
+mod ledger;
 mod log;
+mod notify;
 mod queue_message;
+mod report;
 mod send;
 
 use futures_util::StreamExt;
 use shared::delivery::{self, DeadLetter, Decision};
-use shared::email;
-use shared::sendgrid;
+use shared::logging::{Level, LOG_LEVEL_ENV};
 use shared::settings::{Misconfigured, Settings};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 use worker::{Env, QueueContentType, RawMessageBuilder};
 
+use crate::log::Logger;
 use crate::queue_message::QueueMessage;
 
 /// Producer binding of `booking-events-dlq`, for dead letters that carry their reason.
@@ -37,15 +40,22 @@ const MAX_IN_FLIGHT: usize = 6;
 pub async fn queue(
     batch: worker::worker_sys::MessageBatch,
     env: Env,
-    _ctx: worker::worker_sys::Context,
+    ctx: worker::worker_sys::Context,
 ) -> Result<JsValue, JsValue> {
+    let ctx = worker::Context::new(ctx);
     let settings = Settings::from_lookup(|name| lookup(&env, name));
+    let level = Level::parse(lookup(&env, LOG_LEVEL_ENV).as_deref()).unwrap_or(Level::Info);
+    let logger = Logger {
+        level,
+        env: &env,
+        ctx: &ctx,
+    };
     if let Err(misconfigured) = &settings {
-        log::misconfigured(&misconfigured.summary());
+        log::misconfigured(&logger, &misconfigured.summary());
     }
     let messages = queue_message::messages(&batch);
     futures_util::stream::iter(messages.iter())
-        .map(|message| deliver(message, &env, &settings))
+        .map(|message| deliver(message, &env, &settings, &logger))
         .buffer_unordered(MAX_IN_FLIGHT)
         .collect::<Vec<()>>()
         .await;
@@ -61,10 +71,15 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 }
 
 /// One message, start to finish: decide, then act on the decision.
-async fn deliver(message: &QueueMessage, env: &Env, settings: &Result<Settings, Misconfigured>) {
+async fn deliver(
+    message: &QueueMessage,
+    env: &Env,
+    settings: &Result<Settings, Misconfigured>,
+    logger: &Logger<'_>,
+) {
     let attempt = message.attempts();
     let body = message.body();
-    let mut trace = log::Trace::new(attempt);
+    let mut trace = log::Trace::new(attempt, logger);
 
     let decision = match settings {
         Err(misconfigured) => {
@@ -77,12 +92,7 @@ async fn deliver(message: &QueueMessage, env: &Env, settings: &Result<Settings, 
             }
             Ok(booking_message) => {
                 trace.message(&booking_message);
-                let email = email::render(&booking_message);
-                let request = sendgrid::build_request(&email, &booking_message, &settings.sendgrid);
-                let started = JsDate::now();
-                let result = send::mail_send(settings, request).await;
-                trace.sent(result.status(), JsDate::now() - started);
-                delivery::decide(&result, attempt, &settings.retry, jitter(), now_unix())
+                notify::notify(&booking_message, settings, env, attempt, &mut trace).await
             }
         },
     };
@@ -94,12 +104,12 @@ async fn act(
     env: &Env,
     body: &serde_json::Value,
     decision: Decision,
-    trace: &log::Trace,
+    trace: &log::Trace<'_>,
 ) {
     match decision {
         Decision::Ack => {
             message.ack();
-            trace.log("message_sent", None);
+            trace.log_ack();
         }
         Decision::Retry {
             delay_seconds,
@@ -119,15 +129,15 @@ async fn act(
             match send_dead_letter(env, &wrapper.to_json()).await {
                 Ok(()) => {
                     message.ack();
-                    trace.log("message_dead_lettered", Some(&reason));
+                    trace.log_dead_letter("message_dead_lettered", &reason);
                 }
                 Err(e) => {
                     // Not lost: retried, and on its last attempt the queue itself moves it to
                     // the dead-letter queue unchanged.
                     message.retry_after(60);
-                    trace.log(
+                    trace.log_dead_letter(
                         "dead_letter_send_failed",
-                        Some(&format!("{reason}; DLQ send failed: {e}")),
+                        &format!("{reason}; DLQ send failed: {e}"),
                     );
                 }
             }
@@ -142,6 +152,16 @@ async fn send_dead_letter(env: &Env, json: &str) -> worker::Result<()> {
     queue
         .send_raw(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
         .await
+}
+
+/// 16 random hex characters (a claim id in the delivery ledger).
+fn random_hex() -> String {
+    let mut bytes = [0u8; 8];
+    // Without randomness, the clock still makes claim ids distinct enough between attempts.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = JsDate::now().to_bits().to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A uniform number in [0, 1) for backoff jitter; 0.5 if the runtime gives no randomness.

@@ -5,11 +5,18 @@
 //! lives in `shared`, where it is unit-tested natively.
 
 use futures_util::StreamExt;
-use shared::ingress::{self, Ingress, Reply, MAX_BODY_BYTES};
+use shared::ingress::{self, Ingress, Reply, Route, MAX_BODY_BYTES};
+use shared::logging::{Level, LogLine, LOG_LEVEL_ENV};
 use shared::message::BookingMessage;
+use shared::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
 use shared::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::*;
+
+mod log;
+mod report;
+
+use crate::log::Logger;
 
 /// Producer binding of the `booking-events` queue.
 const QUEUE_BINDING: &str = "BOOKING_QUEUE";
@@ -19,83 +26,145 @@ const QUEUE_BINDING: &str = "BOOKING_QUEUE";
 const SEND_RETRY_DELAYS_MS: [u64; 2] = [50, 250];
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let started = JsDate::now();
+    let level = env.var(LOG_LEVEL_ENV).ok().map(|v| v.to_string());
+    let level = Level::parse(level.as_deref()).unwrap_or(Level::Info);
+    let logger = Logger {
+        level,
+        env: &env,
+        ctx: &ctx,
+    };
     let method = req.method().to_string();
     let path = req.path();
-    let reply = match Reply::for_route(ingress::route(&method, &path), &method, &path) {
-        Some(reply) => reply,
-        None => handle_webhook(&mut req, &env).await,
+    let route = ingress::route(&method, &path);
+    let (reply, mut line) = match route {
+        Route::Webhook => handle_webhook(&mut req, &env, &logger).await,
+        Route::Health => (health(&env), LogLine::new(Level::Debug, "health_checked")),
+        Route::Replay => handle_replay(&mut req, &env).await,
+        _ => (
+            Reply::for_route(route, &method, &path)
+                .unwrap_or_else(|| Reply::error(404, "not_found", "Nothing here.")),
+            LogLine::new(Level::Warn, "request_refused").with("method", method.as_str()),
+        ),
     };
-    if reply.status >= 400 {
-        console_warn!(
-            "webhook rejected status={} outcome={}",
-            reply.status,
-            reply.outcome()
-        );
-    }
+    line.set("status", reply.status);
+    line.set("outcome", reply.outcome());
+    line.set("duration_ms", (JsDate::now() - started).round() as u64);
+    logger.emit(&line);
     respond(&reply)
 }
 
-async fn handle_webhook(req: &mut Request, env: &Env) -> Reply {
-    let Some(body) = read_body_capped(req).await else {
-        return Reply::body_too_large();
+async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
+    let rejected = |reply: Reply| (reply, LogLine::new(Level::Warn, "webhook_rejected"));
+    let Some(body) = read_body_capped(req, MAX_BODY_BYTES).await else {
+        return rejected(Reply::body_too_large());
     };
     let secrets = env
         .secret(SECRET_ENV)
         .map(|s| WebhookSecrets::parse(&s.to_string()))
         .unwrap_or_default();
     if secrets.is_empty() {
-        console_error!("{SECRET_ENV} is not set: every webhook is refused until it is (wrangler secret put {SECRET_ENV})");
+        let problem = format!("{SECRET_ENV} is not set: every webhook is refused until it is (wrangler secret put {SECRET_ENV})");
+        logger
+            .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", problem));
     }
     let signature = req.headers().get(SIGNATURE_HEADER).ok().flatten();
     let received_at = String::from(JsDate::new_0().to_iso_string());
 
     match ingress::accept_webhook(&secrets, signature.as_deref(), &body, &received_at) {
+        Ingress::Reply(reply) if reply.status >= 400 => rejected(reply),
         Ingress::Reply(reply) => {
-            if reply.status < 400 {
-                console_log!(
-                    "webhook answered status={} outcome={} event={}",
-                    reply.status,
-                    reply.outcome(),
-                    reply.body["event"]
-                );
-            }
-            reply
+            let event = if reply.outcome() == "ok" {
+                "webhook_ping"
+            } else {
+                "webhook_ignored"
+            };
+            let trigger = reply.body["event"].as_str().unwrap_or("").to_owned();
+            (
+                reply,
+                LogLine::new(Level::Info, event).with("trigger", trigger),
+            )
         }
-        Ingress::Enqueue { message, reply } => match enqueue(env, &message).await {
-            Ok(()) => {
-                console_log!(
-                    "webhook queued event={} uid={} key={}",
-                    message.trigger,
-                    message.booking.uid,
-                    message.key
-                );
-                reply
-            }
-            Err(e) => {
+        Ingress::Enqueue { message, reply } => {
+            let line = |level, event| {
+                LogLine::new(level, event)
+                    .with("trigger", message.trigger.as_str())
+                    .with("uid", message.booking.uid.as_str())
+                    .with("key", message.key.as_str())
+            };
+            match enqueue(env, &message).await {
+                Ok(()) => (reply, line(Level::Info, "webhook_queued")),
                 // Cal.com does not retry by default: this booking is lost unless someone acts.
-                console_error!(
-                    "QUEUE SEND FAILED, booking not stored: event={} uid={} key={} error={e}",
-                    message.trigger,
-                    message.booking.uid,
-                    message.key
-                );
-                Reply::queue_unavailable()
+                Err(e) => (
+                    Reply::queue_unavailable(),
+                    line(Level::Error, "webhook_queue_failed")
+                        .with("error", e.to_string())
+                        .with("impact", "booking NOT stored; Cal.com will not resend it"),
+                ),
             }
-        },
+        }
     }
 }
 
-/// Reads at most [`MAX_BODY_BYTES`]; `None` when the body is larger. Checks `Content-Length`
-/// first so an oversized upload is refused without reading it.
-async fn read_body_capped(req: &mut Request) -> Option<Vec<u8>> {
+/// `GET /healthz`: which settings are present (never their values).
+fn health(env: &Env) -> Reply {
+    let secret = env
+        .secret(SECRET_ENV)
+        .map(|s| !WebhookSecrets::parse(&s.to_string()).is_empty())
+        .unwrap_or(false);
+    Reply::health(
+        env!("CARGO_PKG_VERSION"),
+        &[
+            (SECRET_ENV, secret),
+            (QUEUE_BINDING, env.queue(QUEUE_BINDING).is_ok()),
+        ],
+    )
+}
+
+/// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::replay`).
+async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
+    let refused = |reply: Reply| (reply, LogLine::new(Level::Warn, "replay_refused"));
+    let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    if let Err(reply) = replay::authorize(token.as_deref(), authorization.as_deref()) {
+        return refused(reply);
+    }
+    let Some(body) = read_body_capped(req, MAX_REPLAY_BODY_BYTES).await else {
+        return refused(Reply::error(
+            413,
+            "body_too_large",
+            "Replay at most 100 messages per request.",
+        ));
+    };
+    let plan = match replay::plan(&body) {
+        Ok(plan) => plan,
+        Err(reply) => return refused(reply),
+    };
+    if !plan.messages.is_empty() {
+        if let Err(e) = enqueue_batch(env, &plan.messages).await {
+            return (
+                Reply::queue_unavailable(),
+                LogLine::new(Level::Error, "replay_queue_failed").with("error", e.to_string()),
+            );
+        }
+    }
+    let line = LogLine::new(Level::Info, "replay_queued")
+        .with("replayed", plan.messages.len())
+        .with("rejected", plan.rejected.len());
+    (plan.reply(), line)
+}
+
+/// Reads at most `max` bytes; `None` when the body is larger. Checks `Content-Length` first so
+/// an oversized upload is refused without reading it.
+async fn read_body_capped(req: &mut Request, max: usize) -> Option<Vec<u8>> {
     let declared = req
         .headers()
         .get("Content-Length")
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > max as u64) {
         return None;
     }
     // No body at all reads as an empty one (then refused by the signature check).
@@ -105,7 +174,7 @@ async fn read_body_capped(req: &mut Request) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > max {
             return None;
         }
         body.extend_from_slice(&chunk);
@@ -127,13 +196,21 @@ async fn enqueue(env: &Env, message: &BookingMessage) -> Result<()> {
             RawMessageBuilder::new(body.clone()).build_with_content_type(QueueContentType::Json);
         match queue.send_raw(send).await {
             Ok(()) => return Ok(()),
-            Err(e) => {
-                console_warn!("queue send failed, retrying: key={} error={e}", message.key);
-                last_error = Some(e);
-            }
+            Err(e) => last_error = Some(e),
         }
     }
     Err(last_error.unwrap_or_else(|| Error::RustError("queue send failed".into())))
+}
+
+/// Sends the replayed originals in one batch (at most 100, as `shared::replay` guarantees).
+async fn enqueue_batch(env: &Env, messages: &[String]) -> Result<()> {
+    let queue = env.queue(QUEUE_BINDING)?;
+    let mut batch = Vec::with_capacity(messages.len());
+    for json in messages {
+        let body = JSON::parse(json).map_err(|_| Error::RustError("message is not JSON".into()))?;
+        batch.push(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json));
+    }
+    queue.send_raw_batch(batch).await
 }
 
 fn respond(reply: &Reply) -> Result<Response> {

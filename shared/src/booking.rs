@@ -12,41 +12,43 @@ use serde_json::Value;
 use crate::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
 use crate::text::truncate_bytes;
 
-/// The payload fields we read. `Value` accepts any JSON type, so no field can fail the parse.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+/// The payload, parsed once as a JSON object. Every field is read as "whatever JSON came"
+/// ([`CalPayload::field`] is `null` when missing), so no field can fail the parse. The form
+/// responses are read separately to keep their order.
 pub struct CalPayload {
-    uid: Value,
-    title: Value,
-    event_title: Value,
-    #[serde(rename = "type")]
-    event_slug: Value,
-    start_time: Value,
-    end_time: Value,
-    length: Value,
-    organizer: Value,
-    attendees: Value,
-    seats_per_time_slot: Value,
-    location: Value,
-    video_call_data: Value,
-    metadata: Value,
-    additional_notes: Value,
+    fields: serde_json::Map<String, Value>,
     responses: OrderedResponses,
-    status: Value,
-    team: Value,
-    reschedule_uid: Value,
-    reschedule_start_time: Value,
-    reschedule_end_time: Value,
-    rescheduled_by: Value,
-    cancellation_reason: Value,
-    cancelled_by: Value,
-    request_reschedule: Value,
 }
 
 impl CalPayload {
+    /// Parses a payload object's JSON text. `Err` only for text that is not a JSON object.
+    pub fn parse(text: &str) -> Result<(CalPayload, Value), serde_json::Error> {
+        // The same text again for the fields serde_json's ordered-by-key map cannot give: the
+        // responses in form order, and a duplicated `uid` (which booking would it be?) as an error.
+        #[derive(Deserialize)]
+        struct Ordered {
+            #[serde(default)]
+            responses: OrderedResponses,
+            #[serde(default)]
+            #[allow(dead_code)]
+            uid: Option<serde::de::IgnoredAny>,
+        }
+        let value: Value = serde_json::from_str(text)?;
+        let responses = serde_json::from_str::<Ordered>(text)?.responses;
+        let fields = match &value {
+            Value::Object(map) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        Ok((CalPayload { fields, responses }, value))
+    }
+
+    fn field(&self, key: &str) -> &Value {
+        self.fields.get(key).unwrap_or(&Value::Null)
+    }
+
     /// The booking uid, if the payload has a usable one.
     pub fn uid(&self) -> Option<String> {
-        text(&self.uid)
+        text(self.field("uid"))
     }
 }
 
@@ -168,12 +170,12 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
     };
 
     let attendees: Vec<&Value> = p
-        .attendees
+        .field("attendees")
         .as_array()
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let seated =
-        !p.seats_per_time_slot.is_null() && number(&p.seats_per_time_slot).unwrap_or(1) > 0;
+    let seated = !p.field("seatsPerTimeSlot").is_null()
+        && number(p.field("seatsPerTimeSlot")).unwrap_or(1) > 0;
     // The booker is attendees[0]; for a seated event it is the newly seated attendee, appended last.
     let booker_index = if seated {
         attendees.len().checked_sub(1)
@@ -208,8 +210,14 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
     }
     let guests = others[..kept].iter().map(|v| cut.person(v)).collect();
 
-    let meeting_url = text(p.video_call_data.get("url").unwrap_or(&Value::Null))
-        .or_else(|| text(p.metadata.get("videoCallUrl").unwrap_or(&Value::Null)))
+    let meeting_url = text(p.field("videoCallData").get("url").unwrap_or(&Value::Null))
+        .or_else(|| {
+            text(
+                p.field("metadata")
+                    .get("videoCallUrl")
+                    .unwrap_or(&Value::Null),
+            )
+        })
         // A cut link would be a broken link: keep it whole or drop it.
         .filter(|url| {
             let ok = url.len() <= MAX_URL_BYTES;
@@ -218,25 +226,25 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         });
 
     let rescheduled_from = [
-        &p.reschedule_uid,
-        &p.reschedule_start_time,
-        &p.reschedule_end_time,
+        p.field("rescheduleUid"),
+        p.field("rescheduleStartTime"),
+        p.field("rescheduleEndTime"),
     ]
     .iter()
     .any(|v| text(v).is_some())
     .then(|| PreviousSlot {
-        uid: cut.opt_short(&p.reschedule_uid),
-        start: cut.opt_short(&p.reschedule_start_time),
-        end: cut.opt_short(&p.reschedule_end_time),
+        uid: cut.opt_short(p.field("rescheduleUid")),
+        start: cut.opt_short(p.field("rescheduleStartTime")),
+        end: cut.opt_short(p.field("rescheduleEndTime")),
     });
 
-    let reschedule_requested = p.request_reschedule.as_bool().unwrap_or(false);
-    let cancellation = (text(&p.cancellation_reason).is_some()
-        || text(&p.cancelled_by).is_some()
+    let reschedule_requested = p.field("requestReschedule").as_bool().unwrap_or(false);
+    let cancellation = (text(p.field("cancellationReason")).is_some()
+        || text(p.field("cancelledBy")).is_some()
         || reschedule_requested)
         .then(|| Cancellation {
-            reason: cut.opt(&p.cancellation_reason, limits.notes),
-            cancelled_by: cut.opt_short(&p.cancelled_by),
+            reason: cut.opt(p.field("cancellationReason"), limits.notes),
+            cancelled_by: cut.opt_short(p.field("cancelledBy")),
             reschedule_requested,
         });
 
@@ -246,25 +254,29 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
 
     Booking {
         uid,
-        title: cut.opt_short(&p.title),
-        event_type: cut.opt_short(&p.event_title),
-        start: cut.opt_short(&p.start_time),
-        end: cut.opt_short(&p.end_time),
-        length_minutes: number(&p.length).and_then(|n| u32::try_from(n).ok()),
-        organizer: cut.person(&p.organizer),
-        time_format: cut.opt_short(p.organizer.get("timeFormat").unwrap_or(&Value::Null)),
+        title: cut.opt_short(p.field("title")),
+        event_type: cut.opt_short(p.field("eventTitle")),
+        start: cut.opt_short(p.field("startTime")),
+        end: cut.opt_short(p.field("endTime")),
+        length_minutes: number(p.field("length")).and_then(|n| u32::try_from(n).ok()),
+        organizer: cut.person(p.field("organizer")),
+        time_format: cut.opt_short(
+            p.field("organizer")
+                .get("timeFormat")
+                .unwrap_or(&Value::Null),
+        ),
         booker,
         guests_omitted: u32::try_from(others.len() - kept).unwrap_or(u32::MAX),
         guests,
         seated,
-        location: cut.opt_short(&p.location),
+        location: cut.opt_short(p.field("location")),
         meeting_url,
-        notes: cut.opt(&p.additional_notes, limits.notes),
+        notes: cut.opt(p.field("additionalNotes"), limits.notes),
         answers,
-        status: cut.opt_short(&p.status),
-        team: cut.opt_short(p.team.get("name").unwrap_or(&Value::Null)),
+        status: cut.opt_short(p.field("status")),
+        team: cut.opt_short(p.field("team").get("name").unwrap_or(&Value::Null)),
         rescheduled_from,
-        rescheduled_by: cut.opt_short(&p.rescheduled_by),
+        rescheduled_by: cut.opt_short(p.field("rescheduledBy")),
         cancellation,
         // Last, so it sees every cut made while filling the fields above.
         truncated: cut.truncated,

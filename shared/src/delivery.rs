@@ -143,6 +143,28 @@ pub fn decide(
     }
 }
 
+/// A transient failure that is not SendGrid's answer (the delivery ledger unreachable, another
+/// delivery in flight): retry after `delay_secs`, or dead-letter on the last attempt.
+pub fn decide_transient(
+    reason: &str,
+    delay_secs: u32,
+    attempt: u32,
+    policy: &RetryPolicy,
+) -> Decision {
+    if attempt.max(1) >= policy.max_attempts {
+        return dead(format!("gave up after {attempt} attempts: {reason}"));
+    }
+    Decision::Retry {
+        delay_seconds: delay_secs.clamp(1, MAX_QUEUE_DELAY_SECS),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The exponential backoff (with equal jitter) for `attempt`, for transient failures of our own.
+pub fn backoff_delay(attempt: u32, policy: &RetryPolicy, jitter: f64) -> u32 {
+    backoff(attempt.max(1), policy, jitter, None, None, 0)
+}
+
 /// The decision when the consumer's own settings are incomplete (see [`crate::settings`]): like a
 /// SendGrid configuration error, it heals only when the operator fixes it, so retry after the
 /// configuration-error delay and dead-letter on the last attempt.
@@ -194,7 +216,8 @@ fn backoff(
         Some(hint) if hint > delay => hint.min(max),
         _ => delay,
     };
-    u32::try_from(delay).unwrap_or(MAX_QUEUE_DELAY_SECS)
+    // At least a second: an immediate redelivery only adds load to a struggling SendGrid.
+    u32::try_from(delay).unwrap_or(MAX_QUEUE_DELAY_SECS).max(1)
 }
 
 /// Why a queue body is not a message this consumer can send.
@@ -251,6 +274,16 @@ pub fn decide_undecodable(reason: &UndecodableReason) -> Decision {
 /// it (a text queue message), or a dead-letter wrapper around either (pasted back into the main
 /// queue to redeliver).
 pub fn decode_message(body: &Value) -> Result<BookingMessage, UndecodableReason> {
+    let original = original_message(body)?;
+    serde_json::from_value(original).map_err(|e| UndecodableReason::Invalid {
+        detail: truncate_bytes(&e.to_string(), 300).0,
+    })
+}
+
+/// The original message inside a body (see [`decode_message`]), checked for shape and version but
+/// not decoded into types: what the producer's replay route needs, without the size of the full
+/// decoder.
+pub fn original_message(body: &Value) -> Result<Value, UndecodableReason> {
     let original = unwrap_original(body);
     let map = match &original {
         Value::Object(map) => map,
@@ -277,9 +310,14 @@ pub fn decode_message(body: &Value) -> Result<BookingMessage, UndecodableReason>
             })
         }
     }
-    serde_json::from_value(original).map_err(|e| UndecodableReason::Invalid {
-        detail: truncate_bytes(&e.to_string(), 300).0,
-    })
+    let has_text = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let booking_uid = map.get("booking").and_then(|b| b.get("uid"));
+    if !(has_text(map.get("key")) && has_text(map.get("trigger")) && has_text(booking_uid)) {
+        return Err(UndecodableReason::Invalid {
+            detail: "a message needs key, trigger and booking.uid".to_owned(),
+        });
+    }
+    Ok(original)
 }
 
 /// [`decode_message`] for a body received as text.
@@ -748,6 +786,17 @@ mod tests {
         );
         assert!(err.to_string().contains("this consumer reads v=1"), "{err}");
         let err = decode_message(&json!({"v": 1, "key": "k"})).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("needs key, trigger and booking.uid"),
+            "{err}"
+        );
+        let mut no_received_at = message_json();
+        no_received_at
+            .as_object_mut()
+            .unwrap()
+            .remove("received_at");
+        let err = decode_message(&no_received_at).unwrap_err();
         assert!(err.to_string().contains("missing field"), "{err}");
         let mut bad_trigger = message_json();
         bad_trigger["trigger"] = json!("BOOKING_PAID");

@@ -16,10 +16,17 @@ pub const WEBHOOK_PATH: &str = "/api/calcom-webhook";
 /// separately at [`crate::message::MAX_MESSAGE_BYTES`].
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The producer's health route.
+pub const HEALTH_PATH: &str = "/healthz";
+
 /// Where a request goes, decided from method and path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Webhook,
+    /// `GET /healthz`: version and whether the configuration is complete.
+    Health,
+    /// `POST /admin/replay` (see [`crate::replay`]).
+    Replay,
     /// Known path, wrong method: answer 405 with `Allow`.
     MethodNotAllowed {
         allow: &'static str,
@@ -35,7 +42,10 @@ pub fn route(method: &str, path: &str) -> Route {
         .unwrap_or(path);
     match (path, method) {
         (WEBHOOK_PATH, "POST") => Route::Webhook,
-        (WEBHOOK_PATH, _) => Route::MethodNotAllowed { allow: "POST" },
+        (HEALTH_PATH, "GET" | "HEAD") => Route::Health,
+        (crate::replay::REPLAY_PATH, "POST") => Route::Replay,
+        (WEBHOOK_PATH | crate::replay::REPLAY_PATH, _) => Route::MethodNotAllowed { allow: "POST" },
+        (HEALTH_PATH, _) => Route::MethodNotAllowed { allow: "GET" },
         _ => Route::NotFound,
     }
 }
@@ -67,7 +77,7 @@ impl Reply {
 
     pub fn for_route(route: Route, method: &str, path: &str) -> Option<Self> {
         match route {
-            Route::Webhook => None,
+            Route::Webhook | Route::Health | Route::Replay => None,
             Route::MethodNotAllowed { allow } => Some(Self {
                 allow: Some(allow),
                 ..Self::error(
@@ -101,6 +111,20 @@ impl Reply {
             503,
             "queue_unavailable",
             "The booking could not be queued. It was not stored; the operator has been alerted in the logs.",
+        )
+    }
+
+    /// `GET /healthz`: the version and, per setting, whether it is present (never its value).
+    /// 200 when everything is configured, 503 otherwise, so a monitor can alert on it.
+    pub fn health(version: &str, checks: &[(&str, bool)]) -> Self {
+        let complete = checks.iter().all(|(_, ok)| *ok);
+        let config: serde_json::Map<String, serde_json::Value> = checks
+            .iter()
+            .map(|(name, ok)| ((*name).to_owned(), serde_json::Value::from(*ok)))
+            .collect();
+        Self::new(
+            if complete { 200 } else { 503 },
+            json!({ "status": if complete { "ok" } else { "incomplete" }, "version": version, "config": config }),
         )
     }
 

@@ -3,6 +3,7 @@
 //! retries its messages until the operator fixes the setting.
 
 use crate::delivery::RetryPolicy;
+use crate::ledger::{UnknownOutcomePolicy, UNKNOWN_OUTCOME_ENV};
 use crate::sendgrid::{parse_mailbox, parse_recipients, SendgridConfig};
 
 pub const SENDGRID_API_KEY: &str = "SENDGRID_API_KEY";
@@ -28,6 +29,8 @@ pub struct Settings {
     pub sendgrid: SendgridConfig,
     pub retry: RetryPolicy,
     pub timeout_ms: u32,
+    /// What to do when it is not known whether SendGrid accepted an email.
+    pub unknown_outcome: UnknownOutcomePolicy,
 }
 
 // The API key never reaches a log.
@@ -39,6 +42,7 @@ impl std::fmt::Debug for Settings {
             .field("recipients", &self.sendgrid.to.len())
             .field("retry", &self.retry)
             .field("timeout_ms", &self.timeout_ms)
+            .field("unknown_outcome", &self.unknown_outcome)
             .finish()
     }
 }
@@ -58,6 +62,11 @@ impl Misconfigured {
 }
 
 impl Settings {
+    /// How long a claim in the delivery ledger holds: the SendGrid timeout plus a margin.
+    pub fn claim_ttl_ms(&self) -> u64 {
+        u64::from(self.timeout_ms) + crate::ledger::CLAIM_MARGIN_MS
+    }
+
     /// Reads settings through `get` (a var or secret by name, `None` when unset). Returns every
     /// problem found, each naming the setting and what to do; values are never echoed except
     /// masked addresses.
@@ -123,6 +132,11 @@ impl Settings {
             max_attempts: max_retries.saturating_add(1),
         };
         let timeout_ms = number(SENDGRID_TIMEOUT_MS, DEFAULT_TIMEOUT_MS).max(1);
+        let unknown_outcome = UnknownOutcomePolicy::parse(value(UNKNOWN_OUTCOME_ENV).as_deref())
+            .unwrap_or_else(|e| {
+                problems.push(e);
+                UnknownOutcomePolicy::Retry
+            });
 
         match from {
             Some(from) if problems.is_empty() => Ok(Settings {
@@ -131,6 +145,7 @@ impl Settings {
                 sendgrid: SendgridConfig { from, to },
                 retry,
                 timeout_ms,
+                unknown_outcome,
             }),
             _ => Err(Misconfigured { problems, retry }),
         }
@@ -164,6 +179,7 @@ mod tests {
         assert_eq!(s.sendgrid.from.email, "bookings@example.com");
         assert_eq!(s.retry.max_attempts, DEFAULT_MAX_RETRIES + 1);
         assert_eq!(s.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(s.unknown_outcome, UnknownOutcomePolicy::Retry);
         let shown = format!("{s:?}");
         assert!(!shown.contains("secret-key-value"), "{shown}");
     }
@@ -178,6 +194,7 @@ mod tests {
             ("RETRY_MAX_DELAY_SECS", "4"),
             ("CONFIG_ERROR_RETRY_DELAY_SECS", "2"),
             ("SENDGRID_TIMEOUT_MS", "1500"),
+            ("UNKNOWN_OUTCOME", "dead-letter"),
         ]);
         let s = Settings::from_lookup(lookup(&pairs)).unwrap();
         assert_eq!(s.api_base, "http://127.0.0.1:8025");
@@ -191,6 +208,8 @@ mod tests {
             }
         );
         assert_eq!(s.timeout_ms, 1500);
+        assert_eq!(s.unknown_outcome, UnknownOutcomePolicy::DeadLetter);
+        assert_eq!(s.claim_ttl_ms(), 31_500);
     }
 
     #[test]

@@ -104,6 +104,8 @@ struct Envelope<'a> {
 /// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
 pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    let repaired = replace_lone_surrogates(text);
+    let text = repaired.as_deref().unwrap_or(text);
     // serde would read a JSON array into the struct positionally: insist on an object.
     if !text.trim_start().starts_with('{') {
         return Err(describe_json_error(text, None));
@@ -134,13 +136,13 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
         .ok_or(BodyError::MissingPayload {
             trigger: booking_trigger,
         })?;
-    let payload: CalPayload = serde_json::from_str(raw_payload.get())
+    let (payload, payload_value) = CalPayload::parse(raw_payload.get())
         .map_err(|e| describe_json_error(raw_payload.get(), Some(&e)))?;
     let uid = payload.uid().ok_or(BodyError::MissingUid {
         trigger: booking_trigger,
     })?;
 
-    let key = idempotency_key(booking_trigger, &canonical_json(raw_payload.get()));
+    let key = idempotency_key(booking_trigger, &canonical_json(&payload_value));
     let sent_at = booking::text(&envelope.created_at);
     Ok(Delivery::Booking(Box::new(build_message(
         &payload,
@@ -170,7 +172,7 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 /// Compact JSON with object keys sorted, so key order and white space (a proxy re-encoding the
 /// body) do not change the idempotency key. Sorted explicitly rather than relying on serde_json's
 /// map order, which a feature elsewhere in the build could change.
-fn canonical_json(raw: &str) -> String {
+fn canonical_json(value: &Value) -> String {
     fn write(v: &Value, out: &mut String) {
         match v {
             Value::Object(map) => {
@@ -200,14 +202,9 @@ fn canonical_json(raw: &str) -> String {
             scalar => out.push_str(&scalar.to_string()),
         }
     }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(v) => {
-            let mut out = String::with_capacity(raw.len());
-            write(&v, &mut out);
-            out
-        }
-        Err(_) => raw.to_owned(),
-    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
 }
 
 /// Fills the message at the most generous size limits that keep it under
@@ -237,17 +234,100 @@ fn build_message(
     message
 }
 
+/// JavaScript's `JSON.stringify` writes a lone UTF-16 surrogate (`\ud83d`, from a string cut in
+/// the middle of an emoji) as an escape that serde_json refuses. Cal.com does not retry, so such a
+/// booking would be lost: replace each lone surrogate escape with U+FFFD (`\ufffd`) before
+/// parsing. Runs after the signature check, on a copy; `None` when there is nothing to repair.
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    if !text.contains("\\u") {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let surrogate_at = |i: usize| -> Option<u16> {
+        let hex = bytes.get(i + 2..i + 6)?;
+        if bytes.get(i) != Some(&b'\\') || bytes.get(i + 1) != Some(&b'u') {
+            return None;
+        }
+        let unit = u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        (0xD800..=0xDFFF).contains(&unit).then_some(unit)
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let (mut i, mut copied) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match surrogate_at(i) {
+            // A high surrogate followed by a low one is a valid pair: keep both.
+            Some(0xD800..=0xDBFF) if surrogate_at(i + 6).is_some_and(|low| low >= 0xDC00) => {
+                i += 12
+            }
+            Some(_) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                changed = true;
+                i += 6;
+                copied = i;
+            }
+            // Any other escape (`\\`, `\"`, `\n`, `\u0041` …): skip the escaped character.
+            None => i += 2,
+        }
+    }
+    changed.then(|| {
+        out.push_str(&text[copied..]);
+        out
+    })
+}
+
+/// Names what is wrong with text that did not parse as we need. Serde's own messages are not
+/// formatted: they would pull float formatting into the producer's wasm for one rare answer.
 fn describe_json_error(text: &str, struct_error: Option<&serde_json::Error>) -> BodyError {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(_)) => BodyError::Unreadable {
-            detail: struct_error.map_or_else(|| "not an object".to_owned(), |e| e.to_string()),
+            detail: struct_error.map_or_else(
+                || "not an object".to_owned(),
+                |e| {
+                    format!(
+                        "a duplicated key or a value of the wrong type at line {}, column {}",
+                        e.line(),
+                        e.column()
+                    )
+                },
+            ),
         },
-        Err(e) if e.to_string().contains("recursion limit") => BodyError::TooDeep,
+        Err(_) if nesting_exceeds(text, MAX_JSON_DEPTH) => BodyError::TooDeep,
         Ok(v) => BodyError::NotAnObject {
             found: json_kind(&v),
         },
         Err(_) => BodyError::NotJson,
     }
+}
+
+/// serde_json's recursion limit.
+const MAX_JSON_DEPTH: usize = 128;
+
+/// Whether arrays and objects nest deeper than `limit` (brackets inside strings do not count).
+fn nesting_exceeds(text: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn json_kind(v: &Value) -> &'static str {

@@ -433,3 +433,47 @@ fn parse_errors_are_values() {
         Ok(Delivery::Ping)
     ));
 }
+
+#[test]
+fn health_and_replay_routes() {
+    assert_eq!(route("GET", "/healthz"), Route::Health);
+    assert_eq!(
+        route("POST", "/healthz"),
+        Route::MethodNotAllowed { allow: "GET" }
+    );
+    assert_eq!(route("POST", "/admin/replay"), Route::Replay);
+    assert_eq!(
+        route("GET", "/admin/replay"),
+        Route::MethodNotAllowed { allow: "POST" }
+    );
+
+    let ok = Reply::health(
+        "0.1.0",
+        &[("CALCOM_WEBHOOK_SECRET", true), ("BOOKING_QUEUE", true)],
+    );
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body["status"], "ok");
+    assert_eq!(ok.body["version"], "0.1.0");
+    let missing = Reply::health(
+        "0.1.0",
+        &[("CALCOM_WEBHOOK_SECRET", false), ("BOOKING_QUEUE", true)],
+    );
+    assert_eq!(missing.status, 503);
+    assert_eq!(
+        missing.body["config"],
+        json!({"CALCOM_WEBHOOK_SECRET": false, "BOOKING_QUEUE": true})
+    );
+}
+
+#[test]
+fn a_lone_surrogate_from_javascript_is_repaired_not_refused() {
+    // JSON.stringify("…🎉".slice(0, -1)) ends in a lone high surrogate escape.
+    let body = br#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"sur1","additionalNotes":"cut \ud83d","title":"pair \ud83c\udf89 ok, \\ud83d is text, lone low \udc00"}}"#;
+    let (m, reply) = message_of(accept(body));
+    assert_eq!(reply.status, 202);
+    assert_eq!(m.booking.notes.as_deref(), Some("cut \u{fffd}"));
+    assert_eq!(
+        m.booking.title.as_deref(),
+        Some("pair 🎉 ok, \\ud83d is text, lone low \u{fffd}")
+    );
+}

@@ -5,7 +5,9 @@
 //! - [`pipeline`]: runs the real workers in workerd through `wrangler dev` next to a stub.
 //! - [`calcom`]: signs and posts webhooks the way Cal.com does.
 //! - [`http`]: a small blocking client.
+//! - [`sentry_stub`]: a local stand-in for Sentry's envelope endpoint.
 pub mod calcom;
 pub mod http;
 pub mod pipeline;
+pub mod sentry_stub;
 pub mod stub;

@@ -46,6 +46,8 @@ pub struct PipelineOptions {
     /// Fixed ports for a person's local run (tests pick free ones).
     pub port: Option<u16>,
     pub stub_port: Option<u16>,
+    /// wrangler's `--log-level`: `log` shows the workers' console.log lines (`info` does not); load runs use `warn`.
+    pub log_level: &'static str,
 }
 
 impl Default for PipelineOptions {
@@ -70,6 +72,7 @@ impl Default for PipelineOptions {
             with_consumer: true,
             port: None,
             stub_port: None,
+            log_level: "log",
         }
     }
 }
@@ -142,8 +145,11 @@ impl Pipeline {
             .collect();
         fs::write(dir.join(".dev.vars"), dev_vars)?;
 
-        let log = fs::File::create(dir.join("wrangler.out"))?;
         let wrangler = repo_root().join("node_modules/.bin/wrangler");
+        if with_consumer {
+            apply_migrations(&wrangler, configs.last().expect("consumer config"), &dir)?;
+        }
+        let log = fs::File::create(dir.join("wrangler.out"))?;
         let mut cmd = Command::new(&wrangler);
         cmd.arg("dev");
         for c in &configs {
@@ -153,7 +159,7 @@ impl Pipeline {
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--persist-to")
             .arg(dir.join("state"))
-            .args(["--log-level", "info"])
+            .args(["--log-level", options.log_level])
             .current_dir(&dir)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
@@ -196,6 +202,57 @@ impl Pipeline {
     /// Polls the workers' output until it contains `needle` (log lines arrive asynchronously).
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         poll_until(timeout, || self.logs().contains(needle).then_some(())).is_some()
+    }
+
+    /// Runs SQL on the delivery ledger the way an operator would
+    /// (`wrangler d1 execute booking-deliveries --local --command …`) and returns the result rows.
+    pub fn ledger_sql(&self, sql: &str) -> io::Result<Vec<serde_json::Value>> {
+        let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
+            .args([
+                "d1",
+                "execute",
+                "booking-deliveries",
+                "--local",
+                "--json",
+                "--command",
+                sql,
+            ])
+            .arg("-c")
+            .arg(self.dir.join("wrangler.consumer.toml"))
+            .arg("--persist-to")
+            .arg(self.dir.join("state"))
+            .current_dir(&self.dir)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_PATH", self.dir.join("wrangler-debug.log"))
+            .env("CI", "true")
+            .stdin(Stdio::null())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "d1 execute failed:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let parsed: serde_json::Value = serde_json::from_str(&stdout)
+            .map_err(|e| io::Error::other(format!("{e}: {stdout}")))?;
+        Ok(parsed[0]["results"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// How many lines of the workers' output contain every one of `needles`.
+    pub fn count_log_lines(&self, needles: &[&str]) -> usize {
+        self.logs()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .count()
+    }
+
+    /// Polls until at least `n` log lines contain every one of `needles`.
+    pub fn wait_for_log_lines(&self, needles: &[&str], n: usize, timeout: Duration) -> bool {
+        poll_until(timeout, || {
+            (self.count_log_lines(needles) >= n).then_some(())
+        })
+        .is_some()
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> io::Result<()> {
@@ -283,6 +340,30 @@ fn ensure_built() -> io::Result<()> {
         .map_err(io::Error::other)
 }
 
+/// Creates the delivery ledger's tables in the local D1 state that `wrangler dev` will use.
+fn apply_migrations(wrangler: &Path, consumer_config: &Path, dir: &Path) -> io::Result<()> {
+    let out = Command::new(wrangler)
+        .args(["d1", "migrations", "apply", "booking-deliveries", "--local"])
+        .arg("-c")
+        .arg(consumer_config)
+        .arg("--persist-to")
+        .arg(dir.join("state"))
+        .current_dir(dir)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "applying D1 migrations failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
 /// Copies a wrangler config with an absolute `main`, without `[build]`, and with `vars` merged
 /// into `[vars]`.
 fn write_config(
@@ -305,6 +386,18 @@ fn write_config(
     }
     for (k, v) in vars {
         doc["vars"][k.as_str()] = toml_edit::value(v.as_str());
+    }
+    // D1 migrations live in the repository, relative to the real config.
+    if let Some(databases) = doc
+        .get_mut("d1_databases")
+        .and_then(|d| d.as_array_of_tables_mut())
+    {
+        for db in databases.iter_mut() {
+            if let Some(dir) = db.get("migrations_dir").and_then(|d| d.as_str()) {
+                let dir = source.parent().expect("config has a folder").join(dir);
+                db["migrations_dir"] = toml_edit::value(dir.to_string_lossy().as_ref());
+            }
+        }
     }
     edit(&mut doc);
     let name = Path::new(relative).file_name().expect("config file name");

@@ -1,6 +1,6 @@
 //! Real HTTP tests of the SendGrid stub: status codes, error bodies, faults, observers, inbox.
 
-use e2e::stub::{Fault, FaultRule, Stub};
+use e2e::stub::{Chaos, Fault, FaultRule, Stub};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -574,4 +574,341 @@ async fn inbox_page_escapes_what_it_shows() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+// ---- seeded chaos ----
+
+fn keyed_mail(key: &str) -> Value {
+    let mut body = mail(&format!("chaos {key}"));
+    body["custom_args"]["idempotency_key"] = json!(key);
+    body
+}
+
+fn status_fault(status: u16) -> Fault {
+    Fault::Status {
+        status,
+        retry_after: None,
+    }
+}
+
+fn chaos_mix(seed: u64, share_percent: u32) -> Chaos {
+    Chaos {
+        seed,
+        share_percent,
+        faults: vec![
+            status_fault(500),
+            status_fault(503),
+            Fault::Status {
+                status: 429,
+                retry_after: Some(1),
+            },
+        ],
+    }
+}
+
+/// What the stub should answer for a decision: the fault's status, or 202.
+fn expected_status(decision: &Option<Fault>) -> u16 {
+    match decision {
+        Some(Fault::Status { status, .. }) => *status,
+        Some(other) => panic!("unexpected fault {other:?}"),
+        None => 202,
+    }
+}
+
+async fn post_chaos(stub: &Stub, body: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/__stub/chaos", stub.base_url()))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_chaos(stub: &Stub) -> Value {
+    client()
+        .get(format!("{}/__stub/chaos", stub.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn chaos_route_round_trip_validation_and_reset() {
+    let stub = stub();
+    assert_eq!(get_chaos(&stub).await, Value::Null);
+    let setting = r#"{"seed":7,"share_percent":20,"faults":[{"kind":"status","status":503},{"kind":"status","status":429,"retry_after":1},{"kind":"close"}]}"#;
+    assert_eq!(
+        post_chaos(&stub, setting).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let shown = get_chaos(&stub).await;
+    assert_eq!(shown, serde_json::from_str::<Value>(setting).unwrap());
+    assert_eq!(
+        stub.chaos(),
+        Some(serde_json::from_str::<Chaos>(setting).unwrap())
+    );
+
+    for bad in [
+        r#"{"seed":1,"share_percent":20,"faults":[{"kind":"status","status":202}]}"#,
+        r#"{"seed":1,"share_percent":20,"faults":[{"kind":"status","status":200}]}"#,
+        r#"{"seed":1,"share_percent":20,"faults":[{"kind":"status","status":700}]}"#,
+        r#"{"seed":1,"share_percent":101,"faults":[{"kind":"hang"}]}"#,
+        r#"{"seed":1,"share_percent":20,"faults":[]}"#,
+        r#"{"seed":-1,"share_percent":20,"faults":[{"kind":"hang"}]}"#,
+        r#"{"share_percent":20}"#,
+        "not json",
+    ] {
+        let response = post_chaos(&stub, bad).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(errors_of(response).await.len(), 1, "{bad}");
+        // A rejected setting leaves the current one alone.
+        assert_eq!(get_chaos(&stub).await, shown, "{bad}");
+    }
+
+    assert_eq!(
+        post_chaos(&stub, "null").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(get_chaos(&stub).await, Value::Null);
+    assert_eq!(stub.chaos(), None);
+
+    stub.set_chaos(Some(chaos_mix(1, 50)));
+    assert_eq!(get_chaos(&stub).await["seed"], 1);
+    let reset = client()
+        .post(format!("{}/__stub/reset", stub.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    assert_eq!(get_chaos(&stub).await, Value::Null);
+
+    let invalid = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stub.set_chaos(Some(Chaos {
+            faults: vec![status_fault(202)],
+            ..chaos_mix(1, 50)
+        }))
+    }));
+    assert!(invalid.is_err(), "set_chaos accepts a 2xx fault");
+    assert_eq!(stub.chaos(), None);
+}
+
+/// Sends each key `rounds` times (keys interleaved) and returns the statuses per key.
+async fn statuses_per_key(stub: &Stub, keys: &[String], rounds: usize) -> Vec<Vec<u16>> {
+    let client = client();
+    let mut seen = vec![Vec::new(); keys.len()];
+    for _ in 0..rounds {
+        for (i, key) in keys.iter().enumerate() {
+            let response = send_with(&client, stub, &keyed_mail(key)).await.unwrap();
+            seen[i].push(response.status().as_u16());
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn chaos_follows_the_hash_of_seed_key_and_attempt_and_replays() {
+    let chaos = chaos_mix(20_260_501, 50);
+    let keys: Vec<String> = (0..20).map(|i| format!("bk-{i}")).collect();
+    let expected: Vec<Vec<u16>> = keys
+        .iter()
+        .map(|key| {
+            (0..4)
+                .map(|n| expected_status(&chaos.decide(key, n)))
+                .collect()
+        })
+        .collect();
+    // The seed mixes outcomes: some keys fail at least once, some get through at once.
+    assert!(expected.iter().flatten().any(|s| *s != 202));
+    assert!(expected.iter().flatten().any(|s| *s == 202));
+
+    let stub = stub();
+    stub.set_chaos(Some(chaos.clone()));
+    assert_eq!(statuses_per_key(&stub, &keys, 4).await, expected);
+
+    // Each attempt carries its key and, when chaos hit, the fault's label.
+    let attempts = stub.attempts();
+    assert_eq!(attempts.len(), 80);
+    for attempt in &attempts {
+        let key = attempt.key.as_deref().expect("key recorded");
+        assert!(keys.iter().any(|k| k == key));
+        match attempt.status {
+            202 => assert_eq!(attempt.fault, None),
+            status => assert_eq!(attempt.fault, Some(format!("status:{status}"))),
+        }
+    }
+    let accepted = expected.iter().flatten().filter(|s| **s == 202).count();
+    assert_eq!(stub.emails().len(), accepted);
+
+    // A second stub with the same seed, keys sent in another order: the same decisions.
+    let again = Stub::start(0, KEY).unwrap();
+    again.set_chaos(Some(chaos));
+    let reversed: Vec<String> = keys.iter().rev().cloned().collect();
+    let mut replay = statuses_per_key(&again, &reversed, 4).await;
+    replay.reverse();
+    assert_eq!(replay, expected);
+
+    // Reset starts the attempt numbers over (and turns chaos off).
+    again.reset();
+    again.set_chaos(Some(chaos_mix(20_260_501, 50)));
+    assert_eq!(statuses_per_key(&again, &keys[..1], 4).await, expected[..1]);
+}
+
+#[tokio::test]
+async fn fault_rules_win_over_chaos_and_still_count_as_attempts() {
+    let stub = stub();
+    stub.set_chaos(Some(Chaos {
+        seed: 3,
+        share_percent: 100,
+        faults: vec![status_fault(503)],
+    }));
+    stub.push_fault(FaultRule::times(status_fault(500), 1));
+    assert_eq!(
+        send(&stub, &keyed_mail("k")).await.status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        send(&stub, &keyed_mail("k")).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // Requests without an idempotency key are left alone.
+    assert_eq!(
+        send(&stub, &mail("no key")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let faults: Vec<Option<String>> = stub.attempts().into_iter().map(|a| a.fault).collect();
+    assert_eq!(
+        faults,
+        [Some("status:500".into()), Some("status:503".into()), None]
+    );
+    let keys: Vec<Option<String>> = stub.attempts().into_iter().map(|a| a.key).collect();
+    assert_eq!(keys, [Some("k".into()), Some("k".into()), None]);
+
+    // The rule-hit request counted as attempt 0 of its key, so chaos decides the next one as
+    // attempt 1; a request failing auth is not counted (and not faulted).
+    let chaos = chaos_mix(11, 50);
+    stub.reset();
+    stub.set_chaos(Some(chaos.clone()));
+    stub.push_fault(FaultRule::times(status_fault(500), 1));
+    let unauthorized = client()
+        .post(format!("{}/v3/mail/send", stub.base_url()))
+        .bearer_auth("SG.wrong")
+        .json(&keyed_mail("k2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(send(&stub, &keyed_mail("k2")).await.status().as_u16());
+    }
+    let mut expected = vec![500];
+    expected.extend((1..4).map(|n| expected_status(&chaos.decide("k2", n))));
+    assert_eq!(statuses, expected);
+    assert_eq!(stub.attempts()[0].fault, None);
+    assert_eq!(stub.attempts()[0].key.as_deref(), Some("k2"));
+}
+
+/// Polls until the stub has no open connection; the count when giving up.
+async fn wait_for_no_connections(stub: &Stub, timeout: Duration) -> Result<(), usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let open = stub.open_connections();
+        if open == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(open);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_faults_under_load_leave_no_connection_behind() {
+    let stub = std::sync::Arc::new(stub());
+    stub.set_chaos(Some(Chaos {
+        seed: 1,
+        share_percent: 100,
+        faults: vec![Fault::Close],
+    }));
+    let client = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let (stub, client) = (stub.clone(), client.clone());
+        tasks.spawn(async move {
+            let mut errors = 0;
+            for i in 0..20 {
+                let body = keyed_mail(&format!("close-{worker}-{i}"));
+                let result = send_with(&client, &stub, &body).await;
+                assert!(result.is_err(), "an answer despite a close fault");
+                errors += 1;
+            }
+            errors
+        });
+    }
+    let mut errors = 0;
+    while let Some(done) = tasks.join_next().await {
+        errors += done.unwrap();
+    }
+    assert_eq!(errors, 640);
+    let attempts = stub.attempts();
+    assert_eq!(attempts.len(), 640);
+    assert!(attempts
+        .iter()
+        .all(|a| a.status == 0 && a.fault.as_deref() == Some("close")));
+    assert_eq!(
+        wait_for_no_connections(&stub, Duration::from_secs(5)).await,
+        Ok(())
+    );
+    // Still serving.
+    stub.set_chaos(None);
+    let response = send_with(&client, &stub, &keyed_mail("after"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_requests_end_when_their_client_gives_up() {
+    let stub = std::sync::Arc::new(stub());
+    stub.set_chaos(Some(Chaos {
+        seed: 1,
+        share_percent: 100,
+        faults: vec![Fault::Hang],
+    }));
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let (stub, client) = (stub.clone(), impatient.clone());
+        tasks.spawn(async move {
+            let error = send_with(&client, &stub, &keyed_mail(&format!("hang-{i}")))
+                .await
+                .expect_err("a hung request times out");
+            assert!(error.is_timeout(), "{error:?}");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(stub.attempts().len(), 64);
+    // The client dropped its connections on timeout; the stub lets go of them (and of the
+    // hanging handlers) instead of holding them for HANG_LIMIT.
+    drop(impatient);
+    assert_eq!(
+        wait_for_no_connections(&stub, Duration::from_secs(5)).await,
+        Ok(())
+    );
+    stub.set_chaos(None);
+    assert_eq!(
+        send(&stub, &keyed_mail("next")).await.status(),
+        StatusCode::ACCEPTED
+    );
 }

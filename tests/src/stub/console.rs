@@ -72,6 +72,7 @@ mod tests {
                 "personalizations": [{"to": [{"email": "bob@example.com"}]}]
             }),
             fault: None,
+            key: None,
         };
         let line = describe_attempt(&attempt);
         assert_eq!(

@@ -1,5 +1,6 @@
 //! Observer and control routes under `/__stub/`, plus the 404/405 answers.
 
+use super::chaos::Chaos;
 use super::faults::FaultRule;
 use super::mail_send::errors;
 use super::sendgrid::ApiError;
@@ -90,6 +91,24 @@ pub(crate) async fn add_faults(Extract(state): Shared, body: Bytes) -> Response 
 
 pub(crate) async fn clear_faults(Extract(state): Shared) -> Response {
     state.lock().faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The chaos setting, or `null` when off.
+pub(crate) async fn chaos(Extract(state): Shared) -> Response {
+    Json(state.lock().chaos.clone()).into_response()
+}
+
+/// Body: a [`Chaos`] to turn chaos on (replacing any earlier one), or `null` to turn it off.
+pub(crate) async fn set_chaos(Extract(state): Shared, body: Bytes) -> Response {
+    let chaos: Option<Chaos> = match serde_json::from_slice(&body) {
+        Ok(chaos) => chaos,
+        Err(e) => return bad_request(format!("expected a chaos object or null: {e}")),
+    };
+    if let Some(Err(e)) = chaos.as_ref().map(Chaos::validate) {
+        return bad_request(e);
+    }
+    state.lock().chaos = chaos;
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -1,4 +1,5 @@
-//! `POST /v3/mail/send`: authorization, injected faults, validation, and recording.
+//! `POST /v3/mail/send`: authorization, injected faults (rules, then chaos), validation, and
+//! recording.
 
 use super::faults::Fault;
 use super::sendgrid::{
@@ -30,12 +31,18 @@ pub(crate) async fn mail_send(
     let parsed: Option<Value> = raw
         .as_deref()
         .and_then(|bytes| serde_json::from_slice(bytes).ok());
+    let key = parsed
+        .as_ref()
+        .and_then(|body| body.pointer("/custom_args/idempotency_key"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let recorded_body = parsed.clone().unwrap_or(Value::Null);
     let record = |status: u16, fault: Option<String>| {
         state.record_attempt(Attempt {
             status,
             body: recorded_body.clone(),
             fault,
+            key: key.clone(),
         });
     };
 
@@ -55,7 +62,8 @@ pub(crate) async fn mail_send(
             )],
         );
     };
-    if let Some(fault) = state.take_fault(&String::from_utf8_lossy(&raw)) {
+    // Explicit rules first, then chaos (which counts this request against its key).
+    if let Some(fault) = state.take_fault(&String::from_utf8_lossy(&raw), key.as_deref()) {
         let status = match &fault {
             Fault::Status { status, .. } => effective_status(*status).as_u16(),
             Fault::Hang | Fault::Close => 0,

@@ -9,9 +9,12 @@
 //!   413 past 30 MB, 200 in sandbox mode (not recorded as an email), else 202 + `X-Message-ID`.
 //! - `GET /__stub/{emails,attempts,dead-letters,queue-tap,logs,faults}`: JSON observers.
 //! - `POST /__stub/{dead-letters,queue-tap,logs,faults}`: append (one value or an array), 204.
-//! - `DELETE /__stub/faults`, `POST /__stub/reset`: clear, 204.
+//! - `DELETE /__stub/faults`, `POST /__stub/reset`: clear, 204 (reset also turns chaos off).
+//! - `GET /__stub/chaos`, `POST /__stub/chaos` (a [`Chaos`] or `null`): seeded chaos, see
+//!   [`chaos`](Chaos). Fault rules win over chaos; 400 for an unusable setting.
 //! - `GET /`: an HTML inbox; `GET /emails/{index}.html`: one mail's HTML part.
 
+mod chaos;
 mod console;
 mod control;
 mod faults;
@@ -21,6 +24,7 @@ mod sendgrid;
 mod server;
 mod state;
 
+pub use chaos::{chaos_hash, Chaos};
 pub use console::{describe_attempt, mask_email};
 pub use faults::{Fault, FaultRule};
 pub use inbox_html::escape as html_escape;
@@ -55,6 +59,7 @@ impl Stub {
             .build()?;
         let state = Arc::new(State::new(api_key));
         let router = server::router(state.clone());
+        let serve_state = state.clone();
         let (shutdown, shutdown_rx) = oneshot::channel();
         let listener = {
             let _guard = runtime.enter();
@@ -63,7 +68,7 @@ impl Stub {
         let thread = std::thread::Builder::new()
             .name(format!("sendgrid-stub-{port}"))
             .spawn(move || {
-                runtime.block_on(server::serve(listener, router, shutdown_rx));
+                runtime.block_on(server::serve(listener, router, serve_state, shutdown_rx));
                 // Dropping the runtime cancels open connections, hanging requests included.
                 drop(runtime);
             })?;
@@ -115,9 +120,47 @@ impl Stub {
         self.state.push_faults([fault]);
     }
 
-    /// Clears everything recorded and all fault rules.
+    /// Clears everything recorded, all fault rules and chaos.
     pub fn reset(&self) {
         self.state.reset();
+    }
+
+    /// Turns seeded chaos on (replacing an earlier setting) or off (`None`). Fault rules still
+    /// win over chaos.
+    ///
+    /// # Panics
+    /// When the setting is unusable (see [`Chaos::validate`]); the HTTP route answers 400 instead.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        if let Some(Err(e)) = chaos.as_ref().map(Chaos::validate) {
+            panic!("set_chaos: {e}");
+        }
+        self.state.lock().chaos = chaos;
+    }
+
+    /// The current chaos setting.
+    pub fn chaos(&self) -> Option<Chaos> {
+        self.state.lock().chaos.clone()
+    }
+
+    /// Accepted mails from index `start` on (for polling without copying everything each time).
+    pub fn emails_since(&self, start: usize) -> Vec<ReceivedEmail> {
+        let records = self.state.lock();
+        records.emails.get(start..).unwrap_or_default().to_vec()
+    }
+
+    /// Dead letters from index `start` on.
+    pub fn dead_letters_since(&self, start: usize) -> Vec<Value> {
+        let records = self.state.lock();
+        records
+            .dead_letters
+            .get(start..)
+            .unwrap_or_default()
+            .to_vec()
+    }
+
+    /// Client connections currently open (including ones with a hanging request).
+    pub fn open_connections(&self) -> usize {
+        self.state.open_connections()
     }
 
     /// Waits until at least `count` mails were accepted; `None` on timeout.

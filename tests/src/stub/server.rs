@@ -1,7 +1,7 @@
 //! The accept loop: serves the router over HTTP/1 on connections the stub accepts itself, so a
 //! handler can ask for its connection to be dropped without any HTTP answer.
 
-use super::state::State;
+use super::state::{ConnectionGuard, State};
 use super::{control, inbox_html, mail_send};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -54,6 +54,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
                 .post(control::add_faults)
                 .delete(control::clear_faults),
         )
+        .route(
+            "/__stub/chaos",
+            get(control::chaos).post(control::set_chaos),
+        )
         .route("/__stub/reset", post(control::reset))
         .route("/", get(inbox_html::inbox))
         .route("/emails/{file}", get(inbox_html::email_html))
@@ -68,6 +72,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    state: Arc<State>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     loop {
@@ -75,7 +80,8 @@ pub(crate) async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, router.clone()));
+                    let guard = state.connection_opened();
+                    tokio::spawn(serve_connection(stream, router.clone(), guard));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -84,7 +90,9 @@ pub(crate) async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router) {
+/// Serves one connection; `_open` keeps it counted in [`State::open_connections`] until the
+/// connection (with any request still in flight on it) is gone.
+async fn serve_connection(stream: TcpStream, router: Router, _open: ConnectionGuard) {
     let _ = stream.set_nodelay(true);
     let control = ConnControl::default();
     let abort = control.abort.clone();

@@ -1,10 +1,13 @@
 //! What the stub has recorded, shared between the server and the [`super::Stub`] handle.
 
+use super::chaos::Chaos;
 use super::faults::{take_fault, Fault, FaultRule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A mail the stub accepted (answered 202), as received.
@@ -25,8 +28,11 @@ pub struct Attempt {
     pub status: u16,
     /// The request JSON, or `null` when the body was not JSON (or too large).
     pub body: Value,
-    /// The injected fault, if any: `status:500`, `hang` or `close`.
+    /// The injected fault (by a rule or by chaos), if any: `status:500`, `hang` or `close`.
     pub fault: Option<String>,
+    /// `custom_args.idempotency_key` of the request, when it had one.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// Everything recorded, behind one lock.
@@ -38,6 +44,9 @@ pub(crate) struct Records {
     pub queue_tap: Vec<Value>,
     pub logs: Vec<String>,
     pub faults: Vec<FaultRule>,
+    pub chaos: Option<Chaos>,
+    /// Authorized mail-send requests seen per idempotency key (the next one's attempt number).
+    key_counts: HashMap<String, u64>,
     watchers: Vec<Sender<Attempt>>,
 }
 
@@ -45,6 +54,17 @@ pub(crate) struct Records {
 pub(crate) struct State {
     pub api_key: String,
     records: Mutex<Records>,
+    /// Open client connections (see [`ConnectionGuard`]).
+    connections: AtomicUsize,
+}
+
+/// Counts one open connection while it lives.
+pub(crate) struct ConnectionGuard(Arc<State>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl State {
@@ -52,7 +72,18 @@ impl State {
         State {
             api_key: api_key.to_owned(),
             records: Mutex::new(Records::default()),
+            connections: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a connection as open until the guard is dropped.
+    pub fn connection_opened(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        ConnectionGuard(self.clone())
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Locks the records; a panic elsewhere while holding the lock does not poison the stub.
@@ -76,8 +107,24 @@ impl State {
         });
     }
 
-    pub fn take_fault(&self, raw_body: &str) -> Option<Fault> {
-        take_fault(&mut self.lock().faults, raw_body)
+    /// The fault for an authorized mail-send request, if any: the first applying rule, else the
+    /// chaos decision for (`key`, its attempt number). Counts the request against `key` either
+    /// way, in the same critical section, so concurrent requests get distinct attempt numbers.
+    pub fn take_fault(&self, raw_body: &str, key: Option<&str>) -> Option<Fault> {
+        let mut records = self.lock();
+        let attempt = key.map(|key| {
+            let count = records.key_counts.entry(key.to_owned()).or_insert(0);
+            let attempt = *count;
+            *count += 1;
+            attempt
+        });
+        if let Some(fault) = take_fault(&mut records.faults, raw_body) {
+            return Some(fault);
+        }
+        let (Some(chaos), Some(key), Some(attempt)) = (&records.chaos, key, attempt) else {
+            return None;
+        };
+        chaos.decide(key, attempt)
     }
 
     pub fn push_faults(&self, rules: impl IntoIterator<Item = FaultRule>) {
@@ -90,7 +137,7 @@ impl State {
         self.lock().watchers.push(watcher);
     }
 
-    /// Clears everything recorded and all faults (watchers stay subscribed).
+    /// Clears everything recorded, all faults and chaos (watchers stay subscribed).
     pub fn reset(&self) {
         let mut records = self.lock();
         records.emails.clear();
@@ -99,6 +146,8 @@ impl State {
         records.queue_tap.clear();
         records.logs.clear();
         records.faults.clear();
+        records.chaos = None;
+        records.key_counts.clear();
     }
 }
 

@@ -1,0 +1,26 @@
+//! Optional Sentry events (`SENTRY_DSN`): `shared::sentry` decides whether and what to send; this
+//! posts it after the batch with `ctx.wait_until`.
+
+use shared::sentry::{outgoing, Report, SENTRY_DSN_ENV};
+use worker::js_sys::Date as JsDate;
+use worker::wasm_bindgen::JsValue;
+use worker::{Context, Env, Fetch, Headers, Method, Request, RequestInit};
+
+pub fn report(env: &Env, ctx: &Context, report: &Report) {
+    let dsn = env.secret(SENTRY_DSN_ENV).ok().map(|s| s.to_string());
+    let now_iso = String::from(JsDate::new_0().to_iso_string());
+    if let Some(event) = outgoing(dsn.as_deref(), report, JsDate::now(), &now_iso) {
+        ctx.wait_until(async move {
+            let headers = Headers::new();
+            let _ = headers.set("X-Sentry-Auth", &event.auth);
+            let _ = headers.set("Content-Type", "application/x-sentry-envelope");
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(Some(JsValue::from_str(&event.body)));
+            if let Ok(request) = Request::new_with_init(&event.url, &init) {
+                let _ = Fetch::Request(request).send().await;
+            }
+        });
+    }
+}

@@ -1,0 +1,274 @@
+//! Benchmarks of the pure core's hot paths (`cargo bench -p shared --bench core`).
+//!
+//! - `verify+parse+build-message`: [`accept_webhook`] on signed bodies of ~1 KB, ~2.5 KB and
+//!   ~64 KB (the producer's whole work for one request, minus the queue send).
+//! - `verify`: the HMAC-SHA256 check alone on the same bodies, next to `sha256-floor`, a bare
+//!   SHA-256 over the same bytes (the least any signature check can cost).
+//! - `render+build-request`: the consumer's work for one message, per trigger: the staff email
+//!   (Askama) and the SendGrid Mail Send JSON.
+//!
+//! Measurement is kept short (3 s per bench, 30 samples) so the whole run stays under a few
+//! minutes on two cores. Results are in `docs/PERFORMANCE.md`. Nothing here asserts on time; the
+//! only assertions check that the inputs take the path being measured.
+//!
+//! Note: `cargo bench` uses the `bench` profile, which inherits the workspace's `[profile.release]`
+//! (`opt-level = "z"`, fat LTO): the figures are for size-optimised code, as in the workers.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use shared::email;
+use shared::ingress::{accept_webhook, Ingress};
+use shared::message::BookingMessage;
+use shared::sendgrid::{self, SendgridConfig};
+use shared::signature::{self, WebhookSecrets};
+use shared::webhook::{self, Delivery};
+
+const SECRET: &str = "whsec_bench_0123456789abcdef";
+const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";
+
+const CREATED: &str = include_str!("../../samples/booking-created.json");
+const RESCHEDULED: &str = include_str!("../../samples/booking-rescheduled.json");
+const CANCELLED: &str = include_str!("../../samples/booking-cancelled.json");
+const REQUESTED: &str = include_str!("../../samples/booking-requested.json");
+
+/// One signed webhook body.
+struct Signed {
+    label: &'static str,
+    body: Vec<u8>,
+    signature: String,
+}
+
+fn created() -> Value {
+    serde_json::from_str(CREATED).expect("samples/booking-created.json is JSON")
+}
+
+fn payload(v: &mut Value) -> &mut serde_json::Map<String, Value> {
+    v["payload"].as_object_mut().expect("payload object")
+}
+
+/// ~1 KB: the created sample with the optional fields a minimal booking form leaves out.
+fn small() -> Value {
+    let mut v = created();
+    let p = payload(&mut v);
+    for key in [
+        "description",
+        "customInputs",
+        "userFieldsResponses",
+        "conferenceCredentialId",
+        "destinationCalendar",
+        "hideCalendarNotes",
+        "seatsShowAttendees",
+        "seatsPerTimeSlot",
+        "seatsShowAvailabilityCount",
+        "schedulingType",
+        "iCalSequence",
+        "eventDescription",
+        "price",
+        "currency",
+        "metadata",
+        "videoCallData",
+        "customReplyToEmail",
+        "hideOrganizerEmail",
+        "bookerUrl",
+        "iCalUID",
+    ] {
+        p.remove(key);
+    }
+    p["attendees"]
+        .as_array_mut()
+        .expect("attendees")
+        .truncate(1);
+    for key in ["id", "username", "language", "timeFormat", "utcOffset"] {
+        p["organizer"]
+            .as_object_mut()
+            .expect("organizer")
+            .remove(key);
+    }
+    for key in ["firstName", "lastName", "language", "utcOffset"] {
+        p["attendees"][0]
+            .as_object_mut()
+            .expect("attendee")
+            .remove(key);
+    }
+    let responses = p["responses"].as_object_mut().expect("responses");
+    for key in [
+        "company",
+        "topics",
+        "guests",
+        "rescheduleReason",
+        "attendeePhoneNumber",
+    ] {
+        responses.remove(key);
+    }
+    v
+}
+
+/// ~64 KB: the created sample with long notes and many long form answers (a large intake form).
+fn large() -> Value {
+    const TARGET: usize = 64 * 1024;
+    let mut v = created();
+    let sentence = "We would like to go over the spring schedule, the fees for siblings, \
+                    and whether sessions can move to Thursday afternoons. ";
+    let notes = sentence.repeat(6000 / sentence.len());
+    payload(&mut v)["additionalNotes"] = json!(notes);
+    v["payload"]["responses"]["notes"]["value"] = json!(notes);
+    let answer = sentence.repeat(1200 / sentence.len());
+    for i in 0.. {
+        let len = serde_json::to_vec(&v).expect("serialize").len();
+        if len >= TARGET - 1200 {
+            break;
+        }
+        v["payload"]["responses"][format!("question_{i}")] = json!({
+            "label": format!("Intake question {i}: tell us about it"),
+            "value": answer,
+        });
+    }
+    v
+}
+
+fn signed(label: &'static str, v: &Value) -> Signed {
+    // serde_json writes compact JSON.
+    let body = serde_json::to_vec(v).expect("serialize");
+    let signature = signature::sign(SECRET.as_bytes(), &body);
+    Signed {
+        label,
+        body,
+        signature,
+    }
+}
+
+fn bodies() -> Vec<Signed> {
+    vec![
+        signed("1KB", &small()),
+        signed("2.5KB", &created()),
+        signed("64KB", &large()),
+    ]
+}
+
+fn secrets() -> WebhookSecrets {
+    WebhookSecrets::parse(SECRET)
+}
+
+fn id(b: &Signed) -> BenchmarkId {
+    BenchmarkId::from_parameter(format!("{} ({} B)", b.label, b.body.len()))
+}
+
+fn bench_accept(c: &mut Criterion) {
+    let secrets = secrets();
+    let mut group = c.benchmark_group("verify+parse+build-message");
+    for b in bodies() {
+        // The input must take the full path: verified, parsed, message built.
+        match accept_webhook(&secrets, Some(&b.signature), &b.body, RECEIVED_AT) {
+            Ingress::Enqueue { message, .. } => eprintln!(
+                "{}: body {} B -> message {} B, {} answers, truncated: {}",
+                b.label,
+                b.body.len(),
+                message.to_json().len(),
+                message.booking.answers.len(),
+                message.booking.truncated
+            ),
+            Ingress::Reply(reply) => panic!("{} body is not enqueued: {reply:?}", b.label),
+        }
+        group.throughput(Throughput::Bytes(b.body.len() as u64));
+        group.bench_function(id(&b), |bench| {
+            bench.iter(|| {
+                accept_webhook(
+                    black_box(&secrets),
+                    black_box(Some(b.signature.as_str())),
+                    black_box(&b.body),
+                    black_box(RECEIVED_AT),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let secrets = secrets();
+    let bodies = bodies();
+    let mut group = c.benchmark_group("verify");
+    for b in &bodies {
+        assert_eq!(
+            signature::verify(&secrets, Some(&b.signature), &b.body),
+            Ok(())
+        );
+        group.throughput(Throughput::Bytes(b.body.len() as u64));
+        group.bench_function(id(b), |bench| {
+            bench.iter(|| {
+                signature::verify(
+                    black_box(&secrets),
+                    black_box(Some(b.signature.as_str())),
+                    black_box(&b.body),
+                )
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("sha256-floor");
+    for b in &bodies {
+        group.throughput(Throughput::Bytes(b.body.len() as u64));
+        group.bench_function(id(b), |bench| {
+            bench.iter(|| Sha256::digest(black_box(&b.body)))
+        });
+    }
+    group.finish();
+}
+
+fn message(sample: &str) -> BookingMessage {
+    match webhook::parse_delivery(sample.as_bytes(), RECEIVED_AT) {
+        Ok(Delivery::Booking(message)) => *message,
+        other => panic!("sample is not a booking delivery: {other:?}"),
+    }
+}
+
+fn config() -> SendgridConfig {
+    SendgridConfig {
+        from: sendgrid::parse_mailbox("Bookings <bookings@example.com>").expect("from"),
+        to: vec![
+            sendgrid::parse_mailbox("staff@example.com").expect("to"),
+            sendgrid::parse_mailbox("Front desk <front.desk@example.com>").expect("to"),
+        ],
+    }
+}
+
+fn bench_render(c: &mut Criterion) {
+    let config = config();
+    let mut group = c.benchmark_group("render+build-request");
+    for (label, sample) in [
+        ("created", CREATED),
+        ("rescheduled", RESCHEDULED),
+        ("cancelled", CANCELLED),
+        ("requested", REQUESTED),
+    ] {
+        let message = message(sample);
+        group.bench_function(label, |bench| {
+            bench.iter(|| {
+                let message = black_box(&message);
+                let email = email::render(message);
+                sendgrid::build_request(&email, message, black_box(&config))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn config_criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config_criterion();
+    targets = bench_accept, bench_verify, bench_render
+}
+criterion_main!(benches);
