@@ -16,13 +16,14 @@ use crate::text::truncate_bytes;
 /// ([`CalPayload::field`] is `null` when missing), so no field can fail the parse. The form
 /// responses are read separately to keep their order.
 pub struct CalPayload {
-    fields: serde_json::Map<String, Value>,
+    /// The payload as parsed (an object when `parse` succeeded on a payload object).
+    value: Value,
     responses: OrderedResponses,
 }
 
 impl CalPayload {
     /// Parses a payload object's JSON text. `Err` only for text that is not a JSON object.
-    pub fn parse(text: &str) -> Result<(CalPayload, Value), serde_json::Error> {
+    pub fn parse(text: &str) -> Result<CalPayload, serde_json::Error> {
         // The same text again for the fields serde_json's ordered-by-key map cannot give: the
         // responses in form order, and a duplicated `uid` (which booking would it be?) as an error.
         #[derive(Deserialize)]
@@ -35,15 +36,16 @@ impl CalPayload {
         }
         let value: Value = serde_json::from_str(text)?;
         let responses = serde_json::from_str::<Ordered>(text)?.responses;
-        let fields = match &value {
-            Value::Object(map) => map.clone(),
-            _ => serde_json::Map::new(),
-        };
-        Ok((CalPayload { fields, responses }, value))
+        Ok(CalPayload { value, responses })
+    }
+
+    /// The whole payload, e.g. for the idempotency key.
+    pub fn value(&self) -> &Value {
+        &self.value
     }
 
     fn field(&self, key: &str) -> &Value {
-        self.fields.get(key).unwrap_or(&Value::Null)
+        self.value.get(key).unwrap_or(&Value::Null)
     }
 
     /// The booking uid, if the payload has a usable one.

@@ -136,13 +136,13 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
         .ok_or(BodyError::MissingPayload {
             trigger: booking_trigger,
         })?;
-    let (payload, payload_value) = CalPayload::parse(raw_payload.get())
+    let payload = CalPayload::parse(raw_payload.get())
         .map_err(|e| describe_json_error(raw_payload.get(), Some(&e)))?;
     let uid = payload.uid().ok_or(BodyError::MissingUid {
         trigger: booking_trigger,
     })?;
 
-    let key = idempotency_key(booking_trigger, &canonical_json(&payload_value));
+    let key = idempotency_key(booking_trigger, &canonical_json(payload.value()));
     let sent_at = booking::text(&envelope.created_at);
     Ok(Delivery::Booking(Box::new(build_message(
         &payload,
