@@ -21,12 +21,14 @@ use e2e::stub::{Chaos, Fault};
 use serde_json::Value;
 
 const USAGE: &str = "usage: load [--n 2000] [--concurrency 32] [--fail-percent 0] [--seed S] \
-[--log-level warn] [--drain-timeout 600] [--settle 10]
+[--log-level warn] [--worker-log-level L] [--drain-timeout 600] [--settle 10]
   --n N               webhooks to send (unique booking uid each)
   --concurrency C     requests in flight at once (one thread each)
   --fail-percent P    0..=100: share of SendGrid requests the stub fails (500/502/503/429)
   --seed S            chaos seed (default: from the clock; printed either way)
   --log-level L       wrangler --log-level (warn keeps workerd's per-request lines quiet)
+  --worker-log-level L  the workers' own LOG_LEVEL var (error|warn|info|debug; default: as
+                      configured in the wrangler configs)
   --drain-timeout S   give up waiting for emails/dead letters after S seconds
   --settle S          keep watching S seconds after the drain for late duplicates";
 
@@ -36,6 +38,7 @@ struct Args {
     fail_percent: u32,
     seed: Option<u64>,
     log_level: String,
+    worker_log_level: Option<String>,
     drain_timeout: Duration,
     settle: Duration,
 }
@@ -47,6 +50,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         fail_percent: 0,
         seed: None,
         log_level: "warn".to_owned(),
+        worker_log_level: None,
         drain_timeout: Duration::from_secs(600),
         settle: Duration::from_secs(10),
     };
@@ -68,6 +72,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--seed" => parsed.seed = Some(number(&flag, value())?),
             "--log-level" => {
                 parsed.log_level = value().ok_or("--log-level needs a value")?;
+            }
+            "--worker-log-level" => {
+                parsed.worker_log_level = Some(value().ok_or("--worker-log-level needs a value")?);
             }
             "--drain-timeout" => {
                 parsed.drain_timeout = Duration::from_secs(number(&flag, value())?);
@@ -137,11 +144,20 @@ fn run(args: &Args) -> Result<bool, String> {
     );
     let started = Instant::now();
     let log_level: &'static str = Box::leak(args.log_level.clone().into_boxed_str());
-    let pipeline = Pipeline::start(PipelineOptions {
+    let mut options = PipelineOptions {
         log_level,
         ..Default::default()
-    })
-    .map_err(|e| format!("pipeline failed to start: {e}"))?;
+    };
+    if let Some(level) = &args.worker_log_level {
+        options.vars.insert("LOG_LEVEL".to_owned(), level.clone());
+    }
+    let vars: Vec<String> = options
+        .vars
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let pipeline =
+        Pipeline::start(options).map_err(|e| format!("pipeline failed to start: {e}"))?;
     let startup = started.elapsed();
     let chaos = (args.fail_percent > 0).then(|| Chaos {
         seed,
@@ -156,9 +172,10 @@ fn run(args: &Args) -> Result<bool, String> {
     pipeline.stub.set_chaos(chaos.clone());
 
     // Bodies first, so the timed phase only signs and sends.
-    let run_id = format!("{:x}", now_ms());
+    // Uids (and so idempotency keys) follow from the seed: the same seed replays the same chaos
+    // decisions. Each run has its own fresh local state, so repeating uids across runs is fine.
     let uids: Vec<String> = (0..args.n)
-        .map(|i| format!("load-{run_id}-{i:05}"))
+        .map(|i| format!("load-{seed:016x}-{i:05}"))
         .collect();
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         uids.iter()
@@ -316,21 +333,11 @@ fn run(args: &Args) -> Result<bool, String> {
             );
         }
         None => {
-            let _ = writeln!(w, "  {:<22} off (seed {seed} unused)", "chaos");
+            let _ = writeln!(w, "  {:<22} off (seed {seed}: uids only)", "chaos");
         }
     }
-    let defaults = PipelineOptions::default();
-    let vars: Vec<String> = defaults
-        .vars
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let _ = writeln!(w, "  {:<22} {}", "consumer vars", vars.join(" "));
-    let _ = writeln!(
-        w,
-        "  {:<22} max_batch_timeout=1 (harness), rest as wrangler.consumer.toml",
-        "queue"
-    );
+    let _ = writeln!(w, "  {:<22} {}", "worker vars (harness)", vars.join(" "));
+    let _ = writeln!(w, "  {:<22} {}", "queue consumer", queue_settings());
 
     let mut latencies: Vec<Duration> = sent.iter().map(|s| s.latency).collect();
     latencies.sort();
@@ -571,14 +578,54 @@ fn run(args: &Args) -> Result<bool, String> {
         let _ = writeln!(w, "  {count:>6} x {kind}");
     }
     let debug_log = log_path.with_file_name("wrangler-debug.log");
-    let (debug_bytes, fetches) = outbound_fetches(&debug_log);
+    let mut inspector = inspector_events(&debug_log);
     let _ = writeln!(
         w,
-        "outbound fetches of the workers, as wrangler's inspector proxy logged them ({:.1} MB debug log)",
-        debug_bytes as f64 / 1_048_576.0
+        "wrangler's inspector proxy (debug log {:.1} MB)",
+        inspector.bytes as f64 / 1_048_576.0
     );
-    for (url, count) in &fetches {
-        let _ = writeln!(w, "  {count:>6} x {url}");
+    let _ = writeln!(
+        w,
+        "  {:<22} {} ({} console events; log lines by worker: {})",
+        "attached to",
+        inspector.attached(),
+        inspector.console_events,
+        if inspector.lines_by_worker.is_empty() {
+            "none".to_owned()
+        } else {
+            inspector
+                .lines_by_worker
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    let _ = writeln!(
+        w,
+        "  {:<22} {}",
+        "fetches it traced",
+        if inspector.fetches.is_empty() {
+            "none"
+        } else {
+            "(per URL, digits folded)"
+        }
+    );
+    for (url, count) in &inspector.fetches {
+        let _ = writeln!(w, "  {count:>8} x {url}");
+    }
+    let _ = writeln!(
+        w,
+        "workers' own timings (duration_ms of their log lines; none when LOG_LEVEL hides them)"
+    );
+    for ((worker, event), values) in &mut inspector.durations {
+        values.sort();
+        let _ = writeln!(
+            w,
+            "  {:<30} {}",
+            format!("{worker} {event}"),
+            spread(values)
+        );
     }
 
     if lost > 0 {
@@ -633,41 +680,105 @@ fn truncate_missing(report: &str) -> String {
     out
 }
 
-/// Counts `Network.requestWillBeSent` events per URL (digits folded) in wrangler's debug log:
-/// every outbound fetch of the workers (SendGrid, D1, the stub's observer routes) shows up there.
-fn outbound_fetches(path: &std::path::Path) -> (u64, BTreeMap<String, usize>) {
+/// What wrangler's inspector proxy saw, from its debug log. wrangler dev (4.86, several configs)
+/// attaches its inspector to one worker only, and which one varies from run to run; that worker's
+/// console calls and outbound fetches (`Network.*` events, about four per fetch) all pass
+/// through wrangler's node process, on top of the log lines every worker writes anyway.
+#[derive(Default)]
+struct InspectorEvents {
+    bytes: u64,
+    console_events: usize,
+    /// `Network.requestWillBeSent` per URL (digit runs folded to `#`).
+    fetches: BTreeMap<String, usize>,
+    /// Log entries carrying `"worker":"<name>"` (the workers' JSON log lines).
+    lines_by_worker: BTreeMap<String, usize>,
+    /// `duration_ms` of the workers' log lines per (worker, event).
+    durations: BTreeMap<(String, String), Vec<Duration>>,
+}
+
+impl InspectorEvents {
+    /// The worker the inspector is attached to: every worker's log lines reach wrangler, but only
+    /// the attached one's also arrive as console events, so it is the worker whose line count is
+    /// closest to the number of console events.
+    fn attached(&self) -> String {
+        if self.console_events == 0 {
+            return "unknown".to_owned();
+        }
+        self.lines_by_worker
+            .iter()
+            .min_by_key(|(_, count)| count.abs_diff(self.console_events))
+            .map_or_else(|| "unknown".to_owned(), |(name, _)| name.clone())
+    }
+}
+
+fn inspector_events(path: &std::path::Path) -> InspectorEvents {
     use std::io::BufRead;
-    let mut counts = BTreeMap::new();
+    let mut events = InspectorEvents::default();
     let Ok(file) = std::fs::File::open(path) else {
-        return (0, counts);
+        return events;
     };
-    let bytes = file.metadata().map_or(0, |m| m.len());
+    events.bytes = file.metadata().map_or(0, |m| m.len());
     let mut in_request = false;
+    let mut in_debug_entry = false;
     for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+        if line.starts_with("--- ") {
+            in_debug_entry = line.ends_with(" debug");
+            in_request = false;
+            continue;
+        }
         if line.contains("'Network.requestWillBeSent'") {
             in_request = true;
-        } else if line.starts_with("---") {
-            in_request = false;
+        } else if line.contains("'Runtime.consoleAPICalled'") {
+            events.console_events += 1;
         } else if in_request {
             if let Some(start) = line.find("url: '") {
                 let rest = &line[start + 6..];
                 let url = &rest[..rest.find('\'').unwrap_or(rest.len())];
-                let mut folded = String::new();
-                for c in url.chars() {
-                    if c.is_ascii_digit() {
-                        if !folded.ends_with('#') {
-                            folded.push('#');
-                        }
-                    } else {
-                        folded.push(c);
-                    }
-                }
-                *counts.entry(folded).or_default() += 1;
+                *events.fetches.entry(fold_digits(url)).or_default() += 1;
                 in_request = false;
+            }
+        } else if !in_debug_entry {
+            if let Some(worker) = json_field(&line, "worker") {
+                *events.lines_by_worker.entry(worker.to_owned()).or_default() += 1;
+                let event = json_field(&line, "event").unwrap_or("?");
+                if let Some(ms) = json_field(&line, "duration_ms").and_then(|v| v.parse().ok()) {
+                    events
+                        .durations
+                        .entry((worker.to_owned(), event.to_owned()))
+                        .or_default()
+                        .push(Duration::from_millis(ms));
+                }
             }
         }
     }
-    (bytes, counts)
+    events
+}
+
+/// The value of `"name":"value"` or `"name":123` in a JSON log line (no unescaping).
+fn json_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!("\"{name}\":");
+    let start = line.find(&needle)? + needle.len();
+    let rest = &line[start..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        return Some(&quoted[..quoted.find('"')?]);
+    }
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Some(rest[..end].trim())
+}
+
+/// `http://127.0.0.1:4321/v3/x` → `http://#.#.#.#:#/v#/x`.
+fn fold_digits(text: &str) -> String {
+    let mut folded = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !folded.ends_with('#') {
+                folded.push('#');
+            }
+        } else {
+            folded.push(c);
+        }
+    }
+    folded
 }
 
 /// Takes the stub's new emails and dead letters into `seen`; returns records for other uids.
@@ -962,6 +1073,40 @@ fn pipeline_version() -> Vec<(String, String)> {
     rows
 }
 
+/// The consumer's `[[queues.consumers]]` settings from `wrangler.consumer.toml`, with the
+/// harness's override.
+fn queue_settings() -> String {
+    let text =
+        std::fs::read_to_string(repo_root().join("wrangler.consumer.toml")).unwrap_or_default();
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return "?".to_owned();
+    };
+    let Some(consumer) = doc
+        .get("queues")
+        .and_then(|q| q.get("consumers"))
+        .and_then(|c| c.as_array_of_tables())
+        .and_then(|c| c.iter().next())
+    else {
+        return "?".to_owned();
+    };
+    let mut parts: Vec<String> = [
+        "max_batch_size",
+        "max_retries",
+        "max_concurrency",
+        "retry_delay",
+    ]
+    .iter()
+    .filter_map(|k| {
+        Some(format!(
+            "{k}={}",
+            consumer.get(k)?.as_value()?.to_string().trim()
+        ))
+    })
+    .collect();
+    parts.push("max_batch_timeout=1 (harness)".to_owned());
+    parts.join(" ")
+}
+
 // ---- CPU accounting from /proc ----
 
 /// CPU seconds per label: processes in wrangler's process group (by command name) and this
@@ -1069,5 +1214,75 @@ fn thread_cpu() -> f64 {
         ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn args_defaults_and_flags() {
+        let args = parse_args(std::iter::empty()).unwrap();
+        assert_eq!((args.n, args.concurrency, args.fail_percent), (2000, 32, 0));
+        assert_eq!(args.log_level, "warn");
+        let args = parse_args(
+            [
+                "--n",
+                "10",
+                "--concurrency=4",
+                "--fail-percent",
+                "20",
+                "--seed",
+                "7",
+            ]
+            .map(String::from)
+            .into_iter(),
+        )
+        .unwrap();
+        assert_eq!(
+            (args.n, args.concurrency, args.fail_percent, args.seed),
+            (10, 4, 20, Some(7))
+        );
+        assert!(parse_args(["--fail-percent", "101"].map(String::from).into_iter()).is_err());
+        assert!(parse_args(["--bogus"].map(String::from).into_iter()).is_err());
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&values, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&values, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&values[..1], 99.0), Duration::from_millis(1));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn dead_letter_uids_wrapped_unchanged_or_text() {
+        let wrapped = json!({"body": {"dead_letter": {}, "original": {"booking": {"uid": "a"}}}});
+        let moved = json!({"body": {"booking": {"uid": "b"}}});
+        let text = json!({"body": "{\"booking\":{\"uid\":\"c\"}}"});
+        assert_eq!(dead_letter_uid(&wrapped).as_deref(), Some("a"));
+        assert_eq!(dead_letter_uid(&moved).as_deref(), Some("b"));
+        assert_eq!(dead_letter_uid(&text).as_deref(), Some("c"));
+        assert_eq!(dead_letter_uid(&json!({"body": 1})), None);
+    }
+
+    #[test]
+    fn log_line_fields() {
+        let line = r#"[calcom-booking-consumer] {"attempt":1,"duration_ms":160,"event":"message_sent","worker":"consumer"}"#;
+        assert_eq!(json_field(line, "duration_ms"), Some("160"));
+        assert_eq!(json_field(line, "event"), Some("message_sent"));
+        assert_eq!(json_field(line, "worker"), Some("consumer"));
+        assert_eq!(json_field(line, "missing"), None);
+        assert_eq!(
+            fold_digits("http://127.0.0.1:4321/v3/mail/send"),
+            "http://#.#.#.#:#/v#/mail/send"
+        );
+        assert_eq!(
+            strip_ansi("\u{1b}[33m▲ \u{1b}[43;30m[WARNING]\u{1b}[0m x"),
+            "▲ [WARNING] x"
+        );
     }
 }
