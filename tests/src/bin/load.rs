@@ -700,14 +700,23 @@ impl InspectorEvents {
     /// The worker the inspector is attached to: every worker's log lines reach wrangler, but only
     /// the attached one's also arrive as console events, so it is the worker whose line count is
     /// closest to the number of console events.
+    /// Without console events (LOG_LEVEL silenced them), the consumer is recognised by its
+    /// SendGrid fetches.
     fn attached(&self) -> String {
-        if self.console_events == 0 {
-            return "unknown".to_owned();
+        let by_lines = (self.console_events > 0)
+            .then(|| {
+                self.lines_by_worker
+                    .iter()
+                    .min_by_key(|(_, count)| count.abs_diff(self.console_events))
+            })
+            .flatten();
+        match by_lines {
+            Some((name, _)) => name.clone(),
+            None if self.fetches.keys().any(|url| url.contains("/mail/send")) => {
+                "consumer (by its fetches)".to_owned()
+            }
+            None => "unknown".to_owned(),
         }
-        self.lines_by_worker
-            .iter()
-            .min_by_key(|(_, count)| count.abs_diff(self.console_events))
-            .map_or_else(|| "unknown".to_owned(), |(name, _)| name.clone())
     }
 }
 
@@ -1015,8 +1024,7 @@ fn pipeline_version() -> Vec<(String, String)> {
     let head =
         command_output("git", &["log", "-1", "--format=%h %s"]).unwrap_or_else(|| "?".into());
     let dirty = command_output("git", &["status", "--porcelain"])
-        .map(|s| s.lines().count())
-        .unwrap_or(0);
+        .map_or_else(|| "?".to_owned(), |s| s.lines().count().to_string());
     let consumer_toml =
         std::fs::read_to_string(repo_root().join("wrangler.consumer.toml")).unwrap_or_default();
     let d1 = if consumer_toml.contains("[[d1_databases]]") {
