@@ -13,6 +13,9 @@ for crate in producer consumer; do
   bash scripts/build-worker.sh "$crate"
 done
 
+echo; echo "==> wasm size against the budget"
+SIZE_SKIP_BUILD=1 bash scripts/size.sh
+
 echo; echo "==> cargo test --workspace"
 # The end-to-end tests reuse the build above instead of building again.
 out="$(mktemp)"

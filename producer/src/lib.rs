@@ -11,10 +11,15 @@ use shared::message::BookingMessage;
 use shared::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
 use shared::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
 use worker::js_sys::{Date as JsDate, JSON};
+use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
+use worker::worker_sys::web_sys;
 use worker::*;
 
+mod error;
 mod log;
 mod report;
+
+use crate::error::describe;
 
 use crate::log::Logger;
 
@@ -25,23 +30,36 @@ const QUEUE_BINDING: &str = "BOOKING_QUEUE";
 /// confirmation, so the whole retry budget stays well under a second.
 const SEND_RETRY_DELAYS_MS: [u64; 2] = [50, 250];
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+/// The fetch handler, exported by hand instead of `#[event(fetch)]`: the macro formats
+/// `worker::Error` with `Display`, which drags Rust's float formatting (about 10 KB) into the
+/// module; here no error is ever formatted that way (see `error::describe`).
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
+pub async fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> std::result::Result<JsValue, JsValue> {
+    let ctx = Context::new(ctx);
+    let reply = handle(Request::from(req), &env, &ctx).await;
+    respond(&reply).map(JsValue::from)
+}
+
+async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     let started = JsDate::now();
     let level = env.var(LOG_LEVEL_ENV).ok().map(|v| v.to_string());
     let level = Level::parse(level.as_deref()).unwrap_or(Level::Info);
-    let logger = Logger {
-        level,
-        env: &env,
-        ctx: &ctx,
-    };
+    let logger = Logger { level, env, ctx };
     let method = req.method().to_string();
     let path = req.path();
     let route = ingress::route(&method, &path);
     let (reply, mut line) = match route {
-        Route::Webhook => handle_webhook(&mut req, &env, &logger).await,
-        Route::Health => (health(&env), LogLine::new(Level::Debug, "health_checked")),
-        Route::Replay => handle_replay(&mut req, &env).await,
+        Route::Webhook => handle_webhook(&mut req, env, &logger).await,
+        Route::Health => (health(env), LogLine::new(Level::Debug, "health_checked")),
+        Route::Replay => handle_replay(&mut req, env).await,
         _ => (
             Reply::for_route(route, &method, &path)
                 .unwrap_or_else(|| Reply::error(404, "not_found", "Nothing here.")),
@@ -52,7 +70,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     line.set("outcome", reply.outcome());
     line.set("duration_ms", (JsDate::now() - started).round() as u64);
     logger.emit(&line);
-    respond(&reply)
+    reply
 }
 
 async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
@@ -99,7 +117,7 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
                 Err(e) => (
                     Reply::queue_unavailable(),
                     line(Level::Error, "webhook_queue_failed")
-                        .with("error", e.to_string())
+                        .with("error", describe(&e))
                         .with("impact", "booking NOT stored; Cal.com will not resend it"),
                 ),
             }
@@ -145,7 +163,7 @@ async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
         if let Err(e) = enqueue_batch(env, &plan.messages).await {
             return (
                 Reply::queue_unavailable(),
-                LogLine::new(Level::Error, "replay_queue_failed").with("error", e.to_string()),
+                LogLine::new(Level::Error, "replay_queue_failed").with("error", describe(&e)),
             );
         }
     }
@@ -213,14 +231,15 @@ async fn enqueue_batch(env: &Env, messages: &[String]) -> Result<()> {
     queue.send_raw_batch(batch).await
 }
 
-fn respond(reply: &Reply) -> Result<Response> {
-    let headers = Headers::new();
+fn respond(reply: &Reply) -> std::result::Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
     headers.set("Content-Type", "application/json")?;
     headers.set("Cache-Control", "no-store")?;
     if let Some(allow) = reply.allow {
         headers.set("Allow", allow)?;
     }
-    Ok(Response::ok(reply.body_text())?
-        .with_status(reply.status)
-        .with_headers(headers))
+    let init = web_sys::ResponseInit::new();
+    init.set_status(reply.status);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_str_and_init(Some(&reply.body_text()), &init)
 }

@@ -5,38 +5,33 @@
 //! strings were expected and unknown extra fields all degrade to "not shown" instead of failing.
 //! Only the booking `uid` is required.
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::MapAccess;
+use serde_json::{Map, Value};
+
+use crate::json_object::{read_object, set_once, InOrder, ObjectReader};
 
 use crate::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
 use crate::text::truncate_bytes;
 
 /// The payload, parsed once as a JSON object. Every field is read as "whatever JSON came"
 /// ([`CalPayload::field`] is `null` when missing), so no field can fail the parse. The form
-/// responses are read separately to keep their order.
+/// responses are also kept in the order the form sent them (a `serde_json::Map` would sort them
+/// by field slug).
 pub struct CalPayload {
     /// The payload as parsed (an object when `parse` succeeded on a payload object).
     value: Value,
-    responses: OrderedResponses,
+    /// `responses` entry by entry, in written order; empty when it is not an object.
+    responses: Vec<(String, Value)>,
 }
 
 impl CalPayload {
-    /// Parses a payload object's JSON text. `Err` only for text that is not a JSON object.
+    /// Parses a payload object's JSON text in one pass. `Err` for text that is not a JSON object,
+    /// and for a repeated `uid` or `responses` (which booking, which answers would be meant?).
     pub fn parse(text: &str) -> Result<CalPayload, serde_json::Error> {
-        // The same text again for the fields serde_json's ordered-by-key map cannot give: the
-        // responses in form order, and a duplicated `uid` (which booking would it be?) as an error.
-        #[derive(Deserialize)]
-        struct Ordered {
-            #[serde(default)]
-            responses: OrderedResponses,
-            #[serde(default)]
-            #[allow(dead_code)]
-            uid: Option<serde::de::IgnoredAny>,
-        }
-        let value: Value = serde_json::from_str(text)?;
-        let responses = serde_json::from_str::<Ordered>(text)?.responses;
-        Ok(CalPayload { value, responses })
+        let mut de = serde_json::Deserializer::from_str(text);
+        let payload = read_object(&mut de, PayloadReader::default())?;
+        de.end()?;
+        Ok(payload)
     }
 
     /// The whole payload, e.g. for the idempotency key.
@@ -54,57 +49,40 @@ impl CalPayload {
     }
 }
 
-/// Booking-form responses in the order the form sent them (a JSON object's order is the form's
-/// order; a `BTreeMap` would sort them by field slug).
 #[derive(Default)]
-struct OrderedResponses(Vec<(String, Value)>);
+struct PayloadReader {
+    fields: Map<String, Value>,
+    uid: Option<Value>,
+    responses: Option<InOrder>,
+}
 
-impl<'de> Deserialize<'de> for OrderedResponses {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OrderedResponses;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map of responses")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    out.push((k, v));
-                }
-                Ok(OrderedResponses(out))
-            }
-            // Anything that is not a map (null, a list, a string) means "no responses".
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(OrderedResponses::default())
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(OrderedResponses::default())
+impl<'de> ObjectReader<'de> for PayloadReader {
+    type Output = CalPayload;
+
+    fn entry<A: MapAccess<'de>>(&mut self, key: String, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "uid" => set_once(&mut self.uid, map.next_value()?, "uid"),
+            "responses" => set_once(&mut self.responses, map.next_value()?, "responses"),
+            _ => {
+                self.fields.insert(key, map.next_value()?);
+                Ok(())
             }
         }
-        d.deserialize_any(V)
+    }
+
+    fn finish<E: serde::de::Error>(self) -> Result<CalPayload, E> {
+        let mut fields = self.fields;
+        if let Some(uid) = self.uid {
+            fields.insert("uid".to_owned(), uid);
+        }
+        let responses = self.responses.map_or_else(Vec::new, |responses| {
+            fields.insert("responses".to_owned(), responses.value);
+            responses.entries
+        });
+        Ok(CalPayload {
+            value: Value::Object(fields),
+            responses,
+        })
     }
 }
 
@@ -188,7 +166,6 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
     };
     let phone_answer = p
         .responses
-        .0
         .iter()
         .find(|(k, _)| k == "attendeePhoneNumber")
         .and_then(|(_, v)| text(v.get("value").unwrap_or(&Value::Null)));
@@ -327,9 +304,9 @@ impl Cutter<'_> {
         }
     }
 
-    fn answers(&mut self, responses: &OrderedResponses) -> Vec<Answer> {
+    fn answers(&mut self, responses: &[(String, Value)]) -> Vec<Answer> {
         let mut out = Vec::new();
-        for (key, response) in &responses.0 {
+        for (key, response) in responses {
             if SHOWN_ELSEWHERE.contains(&key.as_str())
                 || response.get("isHidden").and_then(Value::as_bool) == Some(true)
             {

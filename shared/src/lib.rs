@@ -5,6 +5,7 @@
 //! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
 //! - [`webhook`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
 //! - [`booking`]: tolerant extraction of a booking from Cal.com's payload.
+//! - `json_object`: the hand-written serde visitor both of those read their objects with.
 //! - [`message`]: the versioned queue message the producer sends and the consumer reads.
 //! - [`ingress`]: the producer's whole decision for one HTTP request, as data.
 //! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue.
@@ -23,6 +24,7 @@ pub mod booking;
 pub mod delivery;
 pub mod email;
 pub mod ingress;
+mod json_object;
 pub mod ledger;
 pub mod logging;
 pub mod message;

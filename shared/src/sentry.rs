@@ -126,10 +126,19 @@ pub fn outgoing(
     }
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!(
-        "{now_ms}/{}/{}/{n}",
-        report.worker, report.kind
-    ));
+    // The time goes in as its bits: formatting an f64 would link Rust's float formatting (about
+    // 10 KB) into the producer's wasm.
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    for part in [
+        &now_ms.to_bits().to_le_bytes()[..],
+        report.worker.as_bytes(),
+        b"/",
+        report.kind.as_bytes(),
+        &n.to_le_bytes(),
+    ] {
+        sha2::Digest::update(&mut hasher, part);
+    }
+    let digest = sha2::Digest::finalize(hasher);
     let event_id = crate::signature::hex_lower(&digest[..16]);
     Some(Outgoing {
         url: dsn.envelope_url,

@@ -4,12 +4,13 @@
 //! Only `triggerEvent` is required of every body (some triggers send flat bodies without `payload`
 //! or `createdAt`). Booking triggers also need a `payload` object with a `uid`.
 
-use serde::Deserialize;
+use serde::de::MapAccess;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::booking::{self, CalPayload, Limits};
+use crate::json_object::{read_object, set_once, skip_value, ObjectReader};
 use crate::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION};
 use crate::signature::hex_lower;
 
@@ -91,14 +92,38 @@ impl BodyError {
     }
 }
 
-#[derive(Deserialize)]
+/// The envelope's fields; any other key is skipped, a repeated one refused.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(rename = "triggerEvent", default)]
-    trigger: Value,
-    #[serde(rename = "createdAt", default)]
-    created_at: Value,
-    #[serde(borrow, default)]
-    payload: Option<&'a RawValue>,
+    trigger: Option<Value>,
+    created_at: Option<Value>,
+    payload: Option<Option<&'a RawValue>>,
+}
+
+impl<'de: 'a, 'a> ObjectReader<'de> for Envelope<'a> {
+    type Output = Self;
+
+    fn entry<A: MapAccess<'de>>(&mut self, key: String, map: &mut A) -> Result<(), A::Error> {
+        match key.as_str() {
+            "triggerEvent" => set_once(&mut self.trigger, map.next_value()?, "triggerEvent"),
+            "createdAt" => set_once(&mut self.created_at, map.next_value()?, "createdAt"),
+            "payload" => set_once(&mut self.payload, map.next_value()?, "payload"),
+            _ => skip_value(map),
+        }
+    }
+
+    fn finish<E: serde::de::Error>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+}
+
+impl<'a> Envelope<'a> {
+    fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let envelope = read_object(&mut de, Envelope::default())?;
+        de.end()?;
+        Ok(envelope)
+    }
 }
 
 /// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
@@ -106,15 +131,11 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let repaired = replace_lone_surrogates(text);
     let text = repaired.as_deref().unwrap_or(text);
-    // serde would read a JSON array into the struct positionally: insist on an object.
-    if !text.trim_start().starts_with('{') {
-        return Err(describe_json_error(text, None));
-    }
-    let envelope: Envelope =
-        serde_json::from_str(text).map_err(|e| describe_json_error(text, Some(&e)))?;
+    let envelope = Envelope::parse(text).map_err(|e| describe_json_error(text, &e))?;
     let Some(trigger) = envelope
         .trigger
-        .as_str()
+        .as_ref()
+        .and_then(Value::as_str)
         .map(str::trim)
         .filter(|t| !t.is_empty())
     else {
@@ -132,18 +153,19 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
 
     let raw_payload = envelope
         .payload
+        .flatten()
         .filter(|raw| raw.get().starts_with('{'))
         .ok_or(BodyError::MissingPayload {
             trigger: booking_trigger,
         })?;
     let payload = CalPayload::parse(raw_payload.get())
-        .map_err(|e| describe_json_error(raw_payload.get(), Some(&e)))?;
+        .map_err(|e| describe_json_error(raw_payload.get(), &e))?;
     let uid = payload.uid().ok_or(BodyError::MissingUid {
         trigger: booking_trigger,
     })?;
 
     let key = idempotency_key(booking_trigger, &canonical_json(payload.value()));
-    let sent_at = booking::text(&envelope.created_at);
+    let sent_at = envelope.created_at.as_ref().and_then(booking::text);
     Ok(Delivery::Booking(Box::new(build_message(
         &payload,
         &uid,
@@ -281,21 +303,13 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
     })
 }
 
-/// Names what is wrong with text that did not parse as we need. Serde's own messages are not
-/// formatted: they would pull float formatting into the producer's wasm for one rare answer.
-fn describe_json_error(text: &str, struct_error: Option<&serde_json::Error>) -> BodyError {
+/// Names what is wrong with text that did not parse as we need. The only errors our readers
+/// raise on a well-formed object are our own short ones (`duplicate field `uid``, see
+/// `json_object`), so those are passed on with their position.
+fn describe_json_error(text: &str, error: &serde_json::Error) -> BodyError {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(_)) => BodyError::Unreadable {
-            detail: struct_error.map_or_else(
-                || "not an object".to_owned(),
-                |e| {
-                    format!(
-                        "a duplicated key or a value of the wrong type at line {}, column {}",
-                        e.line(),
-                        e.column()
-                    )
-                },
-            ),
+            detail: error.to_string(),
         },
         Err(_) if nesting_exceeds(text, MAX_JSON_DEPTH) => BodyError::TooDeep,
         Ok(v) => BodyError::NotAnObject {

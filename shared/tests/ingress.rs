@@ -235,6 +235,41 @@ fn bodies_that_are_not_envelopes_get_400_naming_the_problem() {
 }
 
 #[test]
+fn a_repeated_key_is_named_with_its_position() {
+    for (body, field) in [
+        (
+            &b"{\"triggerEvent\":\"BOOKING_CREATED\",\"triggerEvent\":\"PING\",\"payload\":{\"uid\":\"a\"}}"[..],
+            "triggerEvent",
+        ),
+        (
+            b"{\"triggerEvent\":\"BOOKING_CREATED\",\"payload\":{\"uid\":\"a\"},\"payload\":{\"uid\":\"b\"}}",
+            "payload",
+        ),
+        (
+            b"{\"triggerEvent\":\"BOOKING_CREATED\",\"payload\":{\"uid\":\"a\",\"uid\":\"b\"}}",
+            "uid",
+        ),
+        (
+            b"{\"triggerEvent\":\"BOOKING_CREATED\",\"payload\":{\"uid\":\"a\",\"responses\":{},\"responses\":[]}}",
+            "responses",
+        ),
+    ] {
+        let r = reply_of(accept(body));
+        assert_eq!(r.body["error"], "body_unreadable");
+        let message = r.body["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("duplicate field `{field}` at line 1 column")),
+            "{message}"
+        );
+    }
+    // Any other key may repeat; the last one counts, as in serde_json.
+    let (message, _) = message_of(accept(
+        b"{\"triggerEvent\":\"BOOKING_CREATED\",\"x\":1,\"x\":2,\"payload\":{\"uid\":\"a\",\"title\":\"One\",\"title\":\"Two\"}}",
+    ));
+    assert_eq!(message.booking.title.as_deref(), Some("Two"));
+}
+
+#[test]
 fn signature_and_configuration_failures() {
     let body = sample("booking-created");
     let none = WebhookSecrets::parse("");
