@@ -1,7 +1,8 @@
 //! `POST /admin/replay`: the way back from the dead-letter queue without dashboard clicks.
 //!
 //! The operator posts one or many dead-lettered messages (the consumer's wrappers, originals, JSON
-//! strings of either, or records from Cloudflare's HTTP pull API with a `body`), authenticated with
+//! strings of either, or records from Cloudflare's HTTP pull API, whose `body` is base64 for JSON
+//! messages; `scripts/dlq-drain.mjs` posts those), authenticated with
 //! `ADMIN_TOKEN`. Each is validated as a message this pipeline can send, unwrapped to its original
 //! and put back on `booking-events`; the delivery ledger keeps an already-sent one from being sent
 //! twice. The route is disabled while `ADMIN_TOKEN` is unset.
@@ -84,6 +85,11 @@ pub fn plan(body: &[u8]) -> Result<ReplayPlan, Reply> {
     })?;
     let items = match value {
         Value::Array(items) => items,
+        // The pull API's whole answer, saved as it came (its top-level `messages` is the API's
+        // list of notices, not queue messages).
+        Value::Object(ref map) if pulled_list(map).is_some() => {
+            pulled_list(map).cloned().unwrap_or_default()
+        }
         Value::Object(ref map) if map.get("messages").is_some_and(Value::is_array) => {
             map["messages"].as_array().cloned().unwrap_or_default()
         }
@@ -110,24 +116,92 @@ pub fn plan(body: &[u8]) -> Result<ReplayPlan, Reply> {
         rejected: Vec::new(),
     };
     for (index, item) in items.iter().enumerate() {
-        // A pull-API record carries the message in `body` (next to `id`, `lease_id`, …).
-        let item = match item {
+        let outcome = match item {
+            // A pull-API record carries the message in `body` (next to `id`, `lease_id`, …).
             Value::Object(map)
                 if map.contains_key("lease_id")
                     || (map.contains_key("body") && !map.contains_key("v")) =>
             {
-                map.get("body").cloned().unwrap_or(Value::Null)
+                pulled_body(map)
             }
-            other => other.clone(),
-        };
-        match original_message(&item) {
+            other => Ok(other.clone()),
+        }
+        .and_then(|item| {
+            original_message(&item).map_err(|reason| (reason.code(), reason.to_string()))
+        });
+        match outcome {
             Ok(original) => plan.messages.push(original.to_string()),
-            Err(reason) => plan.rejected.push(
-                json!({"index": index, "error": reason.code(), "message": reason.to_string()}),
-            ),
+            Err((code, message)) => plan
+                .rejected
+                .push(json!({"index": index, "error": code, "message": message})),
         }
     }
     Ok(plan)
+}
+
+/// `result.messages` of a saved pull answer (`{"success": true, "result": {"messages": […]}}`).
+fn pulled_list(map: &serde_json::Map<String, Value>) -> Option<&Vec<Value>> {
+    map.get("result")?.get("messages")?.as_array()
+}
+
+/// The message inside a pull-API record. The pull API base64-encodes the bodies of `json` and
+/// `bytes` messages (`metadata["CF-Content-Type"]`), and the consumer sends JSON ones; `text`
+/// bodies come as they are. A record without the metadata (pasted by hand) is read as JSON
+/// first, then as base64.
+fn pulled_body(record: &serde_json::Map<String, Value>) -> Result<Value, (&'static str, String)> {
+    let body = record.get("body").cloned().unwrap_or(Value::Null);
+    let content_type = record
+        .get("metadata")
+        .and_then(|m| m.get("CF-Content-Type"))
+        .and_then(Value::as_str);
+    let Value::String(text) = &body else {
+        return Ok(body);
+    };
+    let from_base64 = || {
+        base64_decode(text)
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .ok_or_else(|| {
+                (
+                    "body_not_base64_json",
+                    "the pull record's body is not base64 of a JSON message (CF-Content-Type json)"
+                        .to_owned(),
+                )
+            })
+    };
+    match content_type {
+        Some("json" | "bytes") => from_base64(),
+        Some(_) => Ok(body),
+        None => match serde_json::from_str::<Value>(text) {
+            Ok(_) => Ok(body),
+            Err(_) => from_base64().or(Ok(body)),
+        },
+    }
+}
+
+/// RFC 4648 base64 (standard alphabet; padding optional), as the pull API writes it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text.bytes() {
+        let sextet = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(sextet);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be padding zeros, and one leftover sextet cannot end a byte.
+    (bits < 6 && buffer == 0).then_some(out)
 }
 
 #[cfg(test)]
@@ -145,6 +219,12 @@ mod tests {
             crate::webhook::Delivery::Booking(m) => serde_json::to_value(*m).unwrap(),
             _ => unreachable!(),
         }
+    }
+
+    /// The consumer's wrapper around `original`, as it lands in the DLQ.
+    fn dead_letter(original: &Value) -> Value {
+        let wrapper = DeadLetter::new(original, "400", Some(400), 1, "2026-01-01T00:00:00Z");
+        serde_json::to_value(wrapper).unwrap()
     }
 
     #[test]
@@ -185,14 +265,7 @@ mod tests {
     #[test]
     fn wrappers_originals_strings_and_pull_records_are_unwrapped() {
         let original = message();
-        let wrapper = serde_json::to_value(DeadLetter::new(
-            &original,
-            "400",
-            Some(400),
-            1,
-            "2026-01-01T00:00:00Z",
-        ))
-        .unwrap();
+        let wrapper = dead_letter(&original);
         let items = json!([
             original.clone(),
             wrapper.clone(),
@@ -246,6 +319,92 @@ mod tests {
         );
         let listed = plan_for(json!({"messages": [message()]}));
         assert_eq!(listed.messages.len(), 1);
+    }
+
+    /// Standard base64 with padding, written independently of the decoder under test.
+    fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn base64_decodes_what_rfc_4648_encodes() {
+        for text in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "{\"k\":\"ü€😀\"}",
+        ] {
+            assert_eq!(
+                base64_decode(&base64(text.as_bytes())).unwrap(),
+                text.as_bytes(),
+                "{text}"
+            );
+            let unpadded = base64(text.as_bytes()).trim_end_matches('=').to_owned();
+            assert_eq!(base64_decode(&unpadded).unwrap(), text.as_bytes(), "{text}");
+        }
+        assert_eq!(base64_decode("Zm9vYmFy").unwrap(), b"foobar");
+        for bad in ["Zm9v YmFy", "Zm9v-_", "Z", "Zm9vY", "Zh==", "{}"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn pull_records_are_decoded_by_their_content_type() {
+        let original = message();
+        let wrapper = dead_letter(&original);
+        let record = |body: Value, content_type: Option<&str>| {
+            let mut r = json!({"id": "0f", "lease_id": "lease", "attempts": 1, "timestamp_ms": 1, "body": body});
+            if let Some(t) = content_type {
+                r["metadata"] = json!({"CF-sourceMessageSource": "api", "CF-Content-Type": t});
+            }
+            r
+        };
+        let encoded = |v: &Value| Value::String(base64(v.to_string().as_bytes()));
+        let pulled = json!({
+            "success": true, "errors": [], "messages": [],
+            "result": {"message_backlog_count": 5, "messages": [
+                record(encoded(&wrapper), Some("json")),
+                record(encoded(&original), Some("bytes")),
+                record(Value::String(wrapper.to_string()), Some("text")),
+                record(encoded(&original), None),
+                record(Value::String(original.to_string()), None),
+                record(Value::String(wrapper.to_string()), Some("json")),
+                record(Value::String("bm90IGpzb24=".into()), Some("json")),
+            ]}
+        });
+        let plan = plan_for(pulled);
+        assert_eq!(plan.messages.len(), 5, "{:?}", plan.rejected);
+        for m in &plan.messages {
+            assert_eq!(serde_json::from_str::<Value>(m).unwrap(), original);
+        }
+        let rejected: Vec<(u64, &str)> = plan
+            .rejected
+            .iter()
+            .map(|r| (r["index"].as_u64().unwrap(), r["error"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [(5, "body_not_base64_json"), (6, "body_not_base64_json")]
+        );
     }
 
     fn plan_for(v: Value) -> ReplayPlan {

@@ -6,8 +6,10 @@
 //! - [`calcom`]: signs and posts webhooks the way Cal.com does.
 //! - [`http`]: a small blocking client.
 //! - [`sentry_stub`]: a local stand-in for Sentry's envelope endpoint.
+//! - [`queues_stub`]: a local stand-in for Cloudflare Queues' HTTP pull-consumer API (pull, ack).
 pub mod calcom;
 pub mod http;
 pub mod pipeline;
+pub mod queues_stub;
 pub mod sentry_stub;
 pub mod stub;

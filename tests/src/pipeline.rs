@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::stub::Stub;
+use crate::stub::{ReceivedEmail, Stub};
 
 /// The webhook secret the harness configures (test-only value).
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_e2e_test_secret";
@@ -253,6 +253,32 @@ impl Pipeline {
             (self.count_log_lines(needles) >= n).then_some(())
         })
         .is_some()
+    }
+
+    /// The emails the stub accepted for booking `uid` (their `custom_args.booking_uid`).
+    pub fn emails_for(&self, uid: &str) -> Vec<ReceivedEmail> {
+        self.stub
+            .emails()
+            .into_iter()
+            .filter(|e| e.body["custom_args"]["booking_uid"] == uid)
+            .collect()
+    }
+
+    /// Dead letters (the consumer's wrapper bodies, as the dev gateway observed them on the DLQ)
+    /// whose original is booking `uid`.
+    pub fn dead_letters_for(&self, uid: &str) -> Vec<serde_json::Value> {
+        self.stub
+            .dead_letters()
+            .into_iter()
+            .map(|r| r["body"].clone())
+            .filter(|b| b["original"]["booking"]["uid"] == uid)
+            .collect()
+    }
+
+    /// The first dead letter of booking `uid`; panics with the workers' logs if none comes.
+    pub fn wait_dead_letter(&self, uid: &str, timeout: Duration) -> serde_json::Value {
+        poll_until(timeout, || self.dead_letters_for(uid).into_iter().next())
+            .unwrap_or_else(|| panic!("no dead letter for {uid}; logs:\n{}", self.logs()))
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> io::Result<()> {

@@ -22,14 +22,6 @@ fn post_booking(p: &Pipeline, uid: &str) {
     );
 }
 
-fn emails_for(p: &Pipeline, uid: &str) -> usize {
-    p.stub
-        .emails()
-        .iter()
-        .filter(|e| e.body["custom_args"]["booking_uid"] == uid)
-        .count()
-}
-
 fn replay(p: &Pipeline, token: Option<&str>, body: &Value) -> http::Answer {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![("Content-Type", "application/json")];
@@ -78,14 +70,7 @@ fn health_replay_and_sentry_reports() {
         .matching(uid),
     );
     post_booking(&p, uid);
-    let dead = poll_until(WAIT, || {
-        p.stub
-            .dead_letters()
-            .into_iter()
-            .map(|r| r["body"].clone())
-            .find(|b| b["original"]["booking"]["uid"] == uid)
-    })
-    .unwrap_or_else(|| panic!("no dead letter; logs:\n{}", p.logs()));
+    let dead = p.wait_dead_letter(uid, WAIT);
 
     // Replay: refused without the token, then accepted; invalid items are listed, not sent.
     assert_eq!(replay(&p, None, &dead).status, 401);
@@ -97,7 +82,7 @@ fn health_replay_and_sentry_reports() {
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["replayed"], 1);
     assert_eq!(res.json()["rejected"].as_array().unwrap().len(), 2);
-    poll_until(WAIT, || (emails_for(&p, uid) == 1).then_some(()))
+    poll_until(WAIT, || (p.emails_for(uid).len() == 1).then_some(()))
         .unwrap_or_else(|| panic!("not delivered; logs:\n{}", p.logs()));
 
     // Replaying it again sends nothing: the ledger has it as sent.
@@ -111,7 +96,7 @@ fn health_replay_and_sentry_reports() {
         "{}",
         p.logs()
     );
-    assert_eq!(emails_for(&p, uid), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
 
     // Sentry: the dead letter from the consumer; three rejected signatures give one event.
     let body = serde_json::to_vec(&sample_with_uid("booking-created", "adm-probe")).unwrap();

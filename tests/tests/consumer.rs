@@ -18,34 +18,15 @@ fn post_booking(p: &Pipeline, kind: &str, uid: &str) {
     assert_eq!(res.status, 202, "{kind} {uid}: {}", res.body);
 }
 
-fn emails_for(p: &Pipeline, uid: &str) -> Vec<ReceivedEmail> {
-    p.stub
-        .emails()
-        .into_iter()
-        .filter(|e| e.body["custom_args"]["booking_uid"] == uid)
-        .collect()
-}
-
 fn wait_emails(p: &Pipeline, uid: &str, n: usize) -> Vec<ReceivedEmail> {
-    poll_until(WAIT, || Some(emails_for(p, uid)).filter(|e| e.len() >= n));
-    let found = emails_for(p, uid);
+    poll_until(WAIT, || Some(p.emails_for(uid)).filter(|e| e.len() >= n));
+    let found = p.emails_for(uid);
     assert_eq!(found.len(), n, "emails for {uid}; logs:\n{}", p.logs());
     found
 }
 
-/// Dead letters (the wrapper bodies) whose original is booking `uid`.
-fn dead_letters_for(p: &Pipeline, uid: &str) -> Vec<Value> {
-    p.stub
-        .dead_letters()
-        .into_iter()
-        .map(|r| r["body"].clone())
-        .filter(|b| b["original"]["booking"]["uid"] == uid)
-        .collect()
-}
-
 fn wait_dead_letter(p: &Pipeline, uid: &str) -> Value {
-    poll_until(WAIT, || dead_letters_for(p, uid).into_iter().next())
-        .unwrap_or_else(|| panic!("no dead letter for {uid}; logs:\n{}", p.logs()))
+    p.wait_dead_letter(uid, WAIT)
 }
 
 fn mail_attempts_for(p: &Pipeline, uid: &str) -> usize {
@@ -132,7 +113,7 @@ fn one_email_per_booking_kind_with_subject_and_fields_staff_need() {
             assert_eq!(body["reply_to"]["email"], "alex.student@example.org");
         }
     }
-    let created = &emails_for(p, "c-kind-booking-created")[0];
+    let created = &p.emails_for("c-kind-booking-created")[0];
     let subject = created.body["subject"].as_str().unwrap();
     assert!(
         subject.ends_with("Tue 17 Feb, 9:00am AKST"),
@@ -164,9 +145,9 @@ fn one_email_per_booking_kind_with_subject_and_fields_staff_need() {
         "booker text is escaped in HTML"
     );
 
-    let cancelled = text_part(&emails_for(p, "c-kind-booking-cancelled")[0]).to_owned();
+    let cancelled = text_part(&p.emails_for("c-kind-booking-cancelled")[0]).to_owned();
     assert!(cancelled.contains("Feeling unwell, sorry!"), "{cancelled}");
-    let rescheduled = text_part(&emails_for(p, "c-kind-booking-rescheduled")[0]).to_owned();
+    let rescheduled = text_part(&p.emails_for("c-kind-booking-rescheduled")[0]).to_owned();
     assert!(
         rescheduled.contains("Tue 17 Feb") && rescheduled.contains("Tue 10 Mar"),
         "old → new:\n{rescheduled}"
@@ -190,7 +171,7 @@ fn refused_webhooks_and_pings_send_no_email() {
 
     post_booking(p, "booking-created", "c-refused-marker");
     wait_emails(p, "c-refused-marker", 1);
-    assert!(emails_for(p, "c-refused").is_empty());
+    assert!(p.emails_for("c-refused").is_empty());
     assert!(
         !p.stub
             .emails()
@@ -230,8 +211,8 @@ fn sendgrid_failing_twice_then_recovering_sends_exactly_one_email() {
     // Nothing more for it after a later booking went through.
     post_booking(p, "booking-created", "c-flaky-marker");
     wait_emails(p, "c-flaky-marker", 1);
-    assert_eq!(emails_for(p, uid).len(), 1);
-    assert!(dead_letters_for(p, uid).is_empty());
+    assert_eq!(p.emails_for(uid).len(), 1);
+    assert!(p.dead_letters_for(uid).is_empty());
     assert!(p.logs().contains("message_retried"));
 }
 
@@ -293,7 +274,7 @@ fn always_failing_is_dead_lettered_after_max_retries_with_its_reason() {
     );
     assert_eq!(dead["original"]["v"], 1, "the original travels intact");
     assert_eq!(mail_attempts_for(p, uid), 6);
-    assert!(emails_for(p, uid).is_empty());
+    assert!(p.emails_for(uid).is_empty());
 }
 
 #[test]
@@ -335,7 +316,7 @@ fn a_400_is_dead_lettered_at_once_and_a_pasted_back_copy_is_delivered() {
         "{}",
         p.logs()
     );
-    assert_eq!(emails_for(p, uid).len(), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use e2e::calcom::{post_signed, sample_with_uid};
 use e2e::http;
 use e2e::pipeline::{poll_until, shared_pipeline, Pipeline, PipelineOptions, TEST_WEBHOOK_SECRET};
-use e2e::stub::{Fault, FaultRule, ReceivedEmail};
+use e2e::stub::{Fault, FaultRule};
 use serde_json::Value;
 use shared::delivery::DeadLetter;
 use shared::message::BookingMessage;
@@ -31,16 +31,8 @@ fn message(body: &[u8]) -> BookingMessage {
     }
 }
 
-fn emails_for(p: &Pipeline, uid: &str) -> Vec<ReceivedEmail> {
-    p.stub
-        .emails()
-        .into_iter()
-        .filter(|e| e.body["custom_args"]["booking_uid"] == uid)
-        .collect()
-}
-
 fn wait_email(p: &Pipeline, uid: &str) {
-    poll_until(WAIT, || (!emails_for(p, uid).is_empty()).then_some(()))
+    poll_until(WAIT, || (!p.emails_for(uid).is_empty()).then_some(()))
         .unwrap_or_else(|| panic!("no email for {uid}; logs:\n{}", p.logs()));
 }
 
@@ -78,12 +70,12 @@ fn the_same_webhook_twice_in_sequence_sends_one_email() {
     wait_email(p, uid);
     post(p, &body);
     wait_duplicates(p, &message(&body).key, 1);
-    assert_eq!(emails_for(p, uid).len(), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
     let row = ledger_row(p, &message(&body).key);
     assert_eq!(row["state"], "sent", "{row}");
     assert_eq!(
         row["sendgrid_message_id"],
-        emails_for(p, uid)[0].message_id.as_str(),
+        p.emails_for(uid)[0].message_id.as_str(),
         "the audit trail names SendGrid's id"
     );
 }
@@ -99,7 +91,7 @@ fn the_same_webhook_eight_times_at_once_sends_one_email() {
     });
     wait_email(p, uid);
     wait_duplicates(p, &message(&body).key, 7);
-    assert_eq!(emails_for(p, uid).len(), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
     assert_eq!(
         p.stub
             .attempts()
@@ -120,7 +112,7 @@ fn a_redelivery_after_a_lost_ack_sends_nothing() {
     // Queues may deliver a message again when an ack is lost: the same body arrives again.
     enqueue(p, &message(&body).to_json());
     wait_duplicates(p, &message(&body).key, 1);
-    assert_eq!(emails_for(p, uid).len(), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
 }
 
 #[test]
@@ -139,7 +131,7 @@ fn replaying_a_dead_letter_of_a_sent_message_sends_nothing() {
     );
     enqueue(p, &wrapper.to_json());
     wait_duplicates(p, &message(&body).key, 1);
-    assert_eq!(emails_for(p, uid).len(), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
 }
 
 #[test]
@@ -150,7 +142,7 @@ fn under_the_retry_policy_a_dropped_connection_is_sent_again() {
         .push_fault(FaultRule::times(Fault::Close, 1).matching(uid));
     post(p, &body);
     wait_email(p, uid);
-    assert_eq!(emails_for(p, uid).len(), 1);
+    assert_eq!(p.emails_for(uid).len(), 1);
     let row = ledger_row(p, &message(&body).key);
     assert_eq!(
         (row["state"].as_str(), row["attempts"].as_i64()),
@@ -196,7 +188,7 @@ fn under_the_dead_letter_policy_an_unknown_outcome_waits_for_a_person() {
     // A replay follows the same policy: dead-lettered again, still nothing sent.
     enqueue(&p, &first.to_string());
     dead(2);
-    assert!(emails_for(&p, uid).is_empty());
+    assert!(p.emails_for(uid).is_empty());
 
     // The operator decides to send it: the command the dead letter names, then a replay.
     p.ledger_sql(&format!(

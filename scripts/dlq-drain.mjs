@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+// Drains the dead-letter queue through Cloudflare's HTTP pull API into the producer's
+// POST /admin/replay, and acks only what the producer accepted. Node 18+ (global fetch), no
+// dependencies. See docs/OPERATIONS.md, "Inspect and replay the dead-letter queue".
+//
+//   node scripts/dlq-drain.mjs [--dry-run] [--max N] [--batch-size N] [--visibility-timeout-secs S]
+//
+// Environment:
+//   CLOUDFLARE_ACCOUNT_ID   the account id
+//   CLOUDFLARE_API_TOKEN    an API token with Queues Edit (pulling and acking both write)
+//   DLQ_ID                  the id (not the name) of booking-events-dlq:
+//                           npx wrangler queues info booking-events-dlq
+//   PRODUCER_URL            where the producer answers, e.g. https://example.com
+//   ADMIN_TOKEN             the producer's ADMIN_TOKEN secret (not needed with --dry-run)
+//   CLOUDFLARE_API_BASE     default https://api.cloudflare.com/client/v4 (tests point it at a stub)
+//
+// Order of work, per batch: pull (the batch is hidden for the visibility timeout) → replay →
+// ack what was replayed. A crash between replay and ack leaves those messages in the DLQ, and
+// replaying them again later sends nothing twice (the consumer's delivery ledger). A message the
+// producer rejects is not acked: it stays hidden until its lease runs out, then is back in the DLQ
+// for a person to look at. --dry-run lists the messages and hands them straight back.
+//
+// Exit status: 0 all pulled messages replayed (or listed), 1 an error (nothing of the failed
+// batch acked), 2 bad arguments, 3 some messages were rejected and left in the DLQ.
+
+const USAGE =
+  "usage: node scripts/dlq-drain.mjs [--dry-run] [--max N] [--batch-size 1..100] [--visibility-timeout-secs S]";
+
+function parseArgs(argv) {
+  const options = { dryRun: false, max: Infinity, batchSize: 50, visibilitySecs: 600 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const number = (min, max) => {
+      const value = Number(argv[++i]);
+      if (!Number.isInteger(value) || value < min || value > max) {
+        fail(2, `${flag} needs a whole number from ${min} to ${max}\n${USAGE}`);
+      }
+      return value;
+    };
+    if (flag === "--dry-run") options.dryRun = true;
+    else if (flag === "--max") options.max = number(1, 1_000_000);
+    else if (flag === "--batch-size") options.batchSize = number(1, 100);
+    // The pull API allows leases of up to 12 hours.
+    else if (flag === "--visibility-timeout-secs") options.visibilitySecs = number(1, 43_200);
+    else if (flag === "--help" || flag === "-h") {
+      console.log(USAGE);
+      process.exit(0);
+    } else fail(2, `unknown argument ${flag}\n${USAGE}`);
+  }
+  return options;
+}
+
+function fail(status, message) {
+  console.error(`dlq-drain: ${message}`);
+  process.exit(status);
+}
+
+function environment(dryRun) {
+  const names = ["CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "DLQ_ID"];
+  if (!dryRun) names.push("PRODUCER_URL", "ADMIN_TOKEN");
+  const missing = names.filter((name) => !process.env[name]);
+  if (missing.length > 0) fail(2, `set ${missing.join(", ")} (see the top of this script)`);
+  const base = (process.env.CLOUDFLARE_API_BASE || "https://api.cloudflare.com/client/v4").replace(/\/+$/, "");
+  return {
+    queueUrl: `${base}/accounts/${process.env.CLOUDFLARE_ACCOUNT_ID}/queues/${process.env.DLQ_ID}/messages`,
+    apiToken: process.env.CLOUDFLARE_API_TOKEN,
+    replayUrl: `${(process.env.PRODUCER_URL || "").replace(/\/+$/, "")}/admin/replay`,
+    adminToken: process.env.ADMIN_TOKEN,
+  };
+}
+
+/// POSTs JSON and reads the answer; never prints a token.
+async function postJson(url, token, body) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    return { status: 0, json: null, text: `cannot reach ${url}: ${error.cause?.message ?? error.message}` };
+  }
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: reported with its status below
+  }
+  return { status: response.status, json, text };
+}
+
+/// The Cloudflare API's own error list, or the raw answer.
+function cloudflareError(answer) {
+  const errors = answer.json?.errors;
+  if (Array.isArray(errors) && errors.length > 0) {
+    return errors.map((e) => `${e.message ?? "error"} (code ${e.code ?? "?"})`).join("; ");
+  }
+  return answer.text.slice(0, 300) || "no answer";
+}
+
+async function pull(env, options, batchSize) {
+  const answer = await postJson(`${env.queueUrl}/pull`, env.apiToken, {
+    batch_size: batchSize,
+    visibility_timeout_ms: options.visibilitySecs * 1000,
+  });
+  if (answer.status !== 200 || answer.json?.success !== true) {
+    throw new Error(`pull failed with HTTP ${answer.status}: ${cloudflareError(answer)}`);
+  }
+  return answer.json.result?.messages ?? [];
+}
+
+async function ack(env, acks, retries) {
+  if (acks.length === 0 && retries.length === 0) return;
+  const answer = await postJson(`${env.queueUrl}/ack`, env.apiToken, {
+    acks: acks.map((m) => ({ lease_id: m.lease_id })),
+    retries: retries.map((m) => ({ lease_id: m.lease_id })),
+  });
+  if (answer.status !== 200 || answer.json?.success !== true) {
+    throw new Error(`ack failed with HTTP ${answer.status}: ${cloudflareError(answer)}`);
+  }
+}
+
+/// What a person needs to decide about a dead letter, without its personal data.
+function describe(record) {
+  let message = null;
+  try {
+    const type = record.metadata?.["CF-Content-Type"];
+    const text = type === "text" ? record.body : Buffer.from(record.body, "base64").toString("utf8");
+    message = JSON.parse(text);
+  } catch {
+    // shown as undecodable below
+  }
+  const original = message?.original ?? message;
+  const reason = message?.dead_letter?.reason ?? (message?.dead_letter ? "?" : "moved by the queue (no reason attached)");
+  const age = record.timestamp_ms ? `${Math.round((Date.now() - record.timestamp_ms) / 3_600_000)} h old` : "age ?";
+  if (!original || typeof original !== "object") {
+    return `${record.id}  attempts ${record.attempts}  ${age}  undecodable body`;
+  }
+  const uid = original.booking?.uid ?? "?";
+  return `${record.id}  attempts ${record.attempts}  ${age}  ${original.trigger ?? "?"}  booking ${uid}  key ${original.key ?? "?"}  reason: ${reason}`;
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const env = environment(options.dryRun);
+  const totals = { pulled: 0, replayed: 0, left: 0 };
+  const listed = [];
+  while (totals.pulled < options.max) {
+    const batch = await pull(env, options, Math.min(options.batchSize, options.max - totals.pulled));
+    if (batch.length === 0) break;
+    totals.pulled += batch.length;
+
+    if (options.dryRun) {
+      for (const record of batch) console.log(describe(record));
+      // Held (hidden) until the end, so the next pull shows the next messages.
+      listed.push(...batch);
+      continue;
+    }
+
+    const answer = await postJson(env.replayUrl, env.adminToken, { messages: batch });
+    const rejected = Array.isArray(answer.json?.rejected) ? answer.json.rejected : null;
+    // 200: some replayed; 400 with a `rejected` list: none were sendable. Anything else (401, 404
+    // disabled, 413, 503 queue unavailable) means nothing was queued: hand the batch back.
+    if (!((answer.status === 200 || answer.status === 400) && rejected)) {
+      await ack(env, [], batch).catch(() => {});
+      const detail = answer.json?.message ?? answer.text.slice(0, 300);
+      throw new Error(`replay failed with HTTP ${answer.status}: ${detail}; nothing of this batch was acked`);
+    }
+    const rejectedAt = new Map(rejected.map((r) => [r.index, r]));
+    const replayed = batch.filter((_, i) => !rejectedAt.has(i));
+    await ack(env, replayed, []);
+    totals.replayed += replayed.length;
+    totals.left += rejectedAt.size;
+    for (const [index, r] of rejectedAt) {
+      console.log(`left in the DLQ: ${batch[index]?.id ?? "?"}  ${r.error}: ${r.message}`);
+    }
+    console.log(`batch: ${batch.length} pulled, ${replayed.length} replayed and acked, ${rejectedAt.size} left`);
+  }
+
+  if (options.dryRun) {
+    // Hand them all back, so a real drain (or the dashboard) sees them at once.
+    for (let i = 0; i < listed.length; i += 100) await ack(env, [], listed.slice(i, i + 100));
+    console.log(`dry run: ${totals.pulled} message(s) listed, none replayed, all handed back`);
+    return 0;
+  }
+  console.log(
+    `done: ${totals.pulled} pulled, ${totals.replayed} replayed, ${totals.left} left in the DLQ` +
+      (totals.left > 0 ? ` (back in view after the ${options.visibilitySecs} s lease)` : ""),
+  );
+  return totals.left > 0 ? 3 : 0;
+}
+
+main().then(
+  (status) => process.exit(status),
+  (error) => fail(1, error.message),
+);
