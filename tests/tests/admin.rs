@@ -59,16 +59,8 @@ fn health_replay_and_sentry_reports() {
 
     // A booking SendGrid refuses once with 400: dead-lettered at once, reported to Sentry.
     let uid = "adm-replayed";
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 400,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching(uid),
-    );
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(400), 1).matching(uid));
     post_booking(&p, uid);
     let dead = p.wait_dead_letter(uid, WAIT);
 

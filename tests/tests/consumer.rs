@@ -185,16 +185,8 @@ fn refused_webhooks_and_pings_send_no_email() {
 fn sendgrid_failing_twice_then_recovering_sends_exactly_one_email() {
     let p = shared_pipeline();
     let uid = "c-flaky";
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 500,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching(uid),
-    );
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(500), 1).matching(uid));
     p.stub.push_fault(
         FaultRule::times(
             Fault::Status {
@@ -231,16 +223,8 @@ fn a_hanging_sendgrid_times_out_and_the_retry_delivers() {
 fn a_bad_key_is_a_configuration_error_retried_with_a_fix_in_the_log() {
     let p = shared_pipeline();
     let uid = "c-401";
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 401,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching(uid),
-    );
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(401), 1).matching(uid));
     post_booking(p, "booking-created", uid);
     wait_emails(p, uid, 1);
     assert!(p.wait_for_log("set SENDGRID_API_KEY", WAIT), "{}", p.logs());
@@ -250,13 +234,8 @@ fn a_bad_key_is_a_configuration_error_retried_with_a_fix_in_the_log() {
 fn always_failing_is_dead_lettered_after_max_retries_with_its_reason() {
     let p = shared_pipeline();
     let uid = "c-always-503";
-    p.stub.push_fault(
-        FaultRule::always(Fault::Status {
-            status: 503,
-            retry_after: None,
-        })
-        .matching(uid),
-    );
+    p.stub
+        .push_fault(FaultRule::always(Fault::status(503)).matching(uid));
     post_booking(p, "booking-created", uid);
     let dead = wait_dead_letter(p, uid);
     let info = &dead["dead_letter"];
@@ -281,16 +260,8 @@ fn always_failing_is_dead_lettered_after_max_retries_with_its_reason() {
 fn a_400_is_dead_lettered_at_once_and_a_pasted_back_copy_is_delivered() {
     let p = shared_pipeline();
     let uid = "c-400";
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 400,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching(uid),
-    );
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(400), 1).matching(uid));
     post_booking(p, "booking-requested", uid);
     let dead = wait_dead_letter(p, uid);
     assert_eq!(dead["dead_letter"]["attempts"], 1);

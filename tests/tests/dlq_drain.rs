@@ -63,16 +63,8 @@ impl Drain<'_> {
 /// Posts a booking that SendGrid refuses once with 400, and returns its dead letter (the wrapper
 /// the consumer wrote to the DLQ).
 fn dead_letter_for(p: &Pipeline, uid: &str) -> Value {
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 400,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching(uid),
-    );
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(400), 1).matching(uid));
     let body = serde_json::to_vec(&sample_with_uid("booking-created", uid)).unwrap();
     let answer = post_signed(&p.url("/api/calcom-webhook"), TEST_WEBHOOK_SECRET, &body).unwrap();
     assert_eq!(answer.status, 202, "{}", answer.body);

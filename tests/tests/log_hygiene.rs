@@ -123,26 +123,10 @@ fn worker_logs_carry_no_secret_signature_or_personal_data() {
     };
 
     // SendGrid fails once with 500 for one booking, and rejects another with 400.
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 500,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching("lh-flaky"),
-    );
-    p.stub.push_fault(
-        FaultRule::times(
-            Fault::Status {
-                status: 400,
-                retry_after: None,
-            },
-            1,
-        )
-        .matching("lh-dead"),
-    );
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(500), 1).matching("lh-flaky"));
+    p.stub
+        .push_fault(FaultRule::times(Fault::status(400), 1).matching("lh-dead"));
 
     let mut delivered = Vec::new();
     for kind in [

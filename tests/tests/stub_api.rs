@@ -292,13 +292,7 @@ async fn rate_limit_fault_sets_retry_after_and_reset_headers() {
 #[tokio::test]
 async fn matching_fault_only_hits_requests_containing_the_substring() {
     let stub = stub();
-    stub.push_fault(
-        FaultRule::always(Fault::Status {
-            status: 503,
-            retry_after: None,
-        })
-        .matching("poison-pill"),
-    );
+    stub.push_fault(FaultRule::always(Fault::status(503)).matching("poison-pill"));
     assert_eq!(
         send(&stub, &mail("contains poison-pill")).await.status(),
         StatusCode::SERVICE_UNAVAILABLE

@@ -24,6 +24,14 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Answer `status` (without `Retry-After`).
+    pub fn status(status: u16) -> Fault {
+        Fault::Status {
+            status,
+            retry_after: None,
+        }
+    }
+
     /// Short label recorded in [`super::Attempt::fault`]: `status:500`, `hang` or `close`.
     pub fn label(&self) -> String {
         match self {
