@@ -6,10 +6,12 @@
 //! - [`calcom`]: signs and posts webhooks the way Cal.com does.
 //! - [`http`]: a small blocking client.
 //! - [`sentry_stub`]: a local stand-in for Sentry's envelope endpoint.
+//! - [`proc_cpu`]: CPU seconds of processes from `/proc`, for the load and CPU tools.
 //! - [`queues_stub`]: a local stand-in for Cloudflare Queues' HTTP pull-consumer API (pull, ack).
 pub mod calcom;
 pub mod http;
 pub mod pipeline;
+pub mod proc_cpu;
 pub mod queues_stub;
 pub mod sentry_stub;
 pub mod stub;

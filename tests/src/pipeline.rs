@@ -43,6 +43,10 @@ pub struct PipelineOptions {
     /// Also start the consumer (`wrangler.consumer.toml`). Without it, the gateway taps
     /// `booking-events` and posts what arrives to the stub's queue tap.
     pub with_consumer: bool,
+    /// Start the dev gateway (`tests/dev/`) as the front door. Without it (and without the
+    /// consumer) wrangler runs the producer alone, which serves the port itself: what the CPU
+    /// probe measures. Queued messages are then dropped by the local queue.
+    pub with_gateway: bool,
     /// Fixed ports for a person's local run (tests pick free ones).
     pub port: Option<u16>,
     pub stub_port: Option<u16>,
@@ -70,6 +74,7 @@ impl Default for PipelineOptions {
             vars,
             secrets,
             with_consumer: true,
+            with_gateway: true,
             port: None,
             stub_port: None,
             log_level: "log",
@@ -106,23 +111,26 @@ impl Pipeline {
         ]);
         vars.extend(options.vars.clone());
         let with_consumer = options.with_consumer;
-        let mut configs = vec![write_config(
-            &dir,
-            "tests/dev/wrangler.gateway.toml",
-            &vars,
-            |doc| {
-                // Without the consumer, the gateway taps booking-events so tests see what was queued.
-                if !with_consumer {
-                    let mut tap = toml_edit::Table::new();
-                    tap["queue"] = toml_edit::value("booking-events");
-                    tap["max_batch_timeout"] = toml_edit::value(1);
-                    doc["queues"]["consumers"]
-                        .as_array_of_tables_mut()
-                        .expect("the gateway consumes the DLQ")
-                        .push(tap);
-                }
-            },
-        )?];
+        let mut configs = Vec::new();
+        if options.with_gateway {
+            configs.push(write_config(
+                &dir,
+                "tests/dev/wrangler.gateway.toml",
+                &vars,
+                |doc| {
+                    // Without the consumer, the gateway taps booking-events so tests see what was queued.
+                    if !with_consumer {
+                        let mut tap = toml_edit::Table::new();
+                        tap["queue"] = toml_edit::value("booking-events");
+                        tap["max_batch_timeout"] = toml_edit::value(1);
+                        doc["queues"]["consumers"]
+                            .as_array_of_tables_mut()
+                            .expect("the gateway consumes the DLQ")
+                            .push(tap);
+                    }
+                },
+            )?);
+        }
         configs.push(write_config(&dir, "wrangler.producer.toml", &vars, |_| {})?);
         if with_consumer {
             configs.push(write_config(
@@ -182,6 +190,11 @@ impl Pipeline {
         };
         pipeline.wait_ready(Duration::from_secs(120))?;
         Ok(pipeline)
+    }
+
+    /// wrangler's process group (it leads its own), where its Node processes and workerd run.
+    pub fn process_group(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://127.0.0.1:PORT` + path: the gateway, which forwards to the producer.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::calcom::{post_signed, sample_with_uid};
 use e2e::pipeline::{repo_root, Pipeline, PipelineOptions, TEST_WEBHOOK_SECRET};
+use e2e::proc_cpu::read_stat;
 use e2e::stub::{Chaos, Fault};
 use serde_json::Value;
 
@@ -1115,36 +1116,11 @@ fn queue_settings() -> String {
     parts.join(" ")
 }
 
-// ---- CPU accounting from /proc ----
+// ---- CPU accounting from /proc (e2e::proc_cpu) ----
 
 /// CPU seconds per label: processes in wrangler's process group (by command name) and this
 /// process's long-lived threads (the stub's server thread, the HTTP client's runtime).
 type CpuSnapshot = BTreeMap<String, f64>;
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
-}
-
-/// (comm, ppid, pgrp, cpu seconds) from a `/proc/.../stat` file.
-fn read_stat(path: &std::path::Path) -> Option<(String, i64, i64, f64)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text[open + 1..close].to_owned();
-    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
-    // After ")": state(0) ppid(1) pgrp(2) ... utime(11) stime(12).
-    let ppid = fields.get(1)?.parse().ok()?;
-    let pgrp = fields.get(2)?.parse().ok()?;
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((comm, ppid, pgrp, (utime + stime) / clock_ticks()))
-}
 
 fn cpu_snapshot() -> CpuSnapshot {
     let me = i64::from(std::process::id());
