@@ -20,7 +20,6 @@ mod log;
 mod report;
 
 use crate::error::describe;
-
 use crate::log::Logger;
 
 /// Producer binding of the `booking-events` queue.

@@ -303,9 +303,9 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
     })
 }
 
-/// Names what is wrong with text that did not parse as we need. The only errors our readers
-/// raise on a well-formed object are our own short ones (`duplicate field `uid``, see
-/// `json_object`), so those are passed on with their position.
+/// Names what is wrong with text that did not parse as we need. On a well-formed object the only
+/// errors our readers raise are their own short ones (a repeated field, see
+/// `json_object::set_once`), so those are passed on with their position.
 fn describe_json_error(text: &str, error: &serde_json::Error) -> BodyError {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(_)) => BodyError::Unreadable {
