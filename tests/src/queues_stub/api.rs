@@ -4,9 +4,9 @@
 //! methods, bodies too large or not JSON) carries the JSON envelope rather than axum's plain-text
 //! rejections, and every request is recorded with the status it got.
 
-use super::base64::base64_encode;
 use super::queue::{ContentType, Pulled, Queue, RecordedRequest};
 use super::{lock, ACCOUNT_ID, API_TOKEN, QUEUE_ID};
+use crate::base64::base64_encode;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};

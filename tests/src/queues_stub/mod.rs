@@ -23,11 +23,10 @@
 //! `max_retries`, the message is deleted for good ([`QueuesStub::expired`]).
 
 mod api;
-mod base64;
 mod queue;
 
+pub use crate::base64::{base64_decode, base64_encode};
 pub use api::API_PREFIX;
-pub use base64::{base64_decode, base64_encode};
 pub use queue::{ContentType, RecordedRequest, StoredMessage};
 
 use queue::Queue;

@@ -4,7 +4,7 @@
 //! retry delays), so the answers are the same whether the queue is driven by requests or looked
 //! at from a test.
 
-use super::base64::base64_encode;
+use crate::base64::base64_encode;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};

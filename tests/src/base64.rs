@@ -1,5 +1,7 @@
 //! RFC 4648 base64, standard alphabet with padding: the pull API's encoding of `json` and `bytes`
-//! message bodies. Written here rather than pulled in as a dependency because it is this small.
+//! message bodies (the queues stub), and a signature variant Cal.com does not send (the hostile
+//! tests). Written here rather than pulled in as a dependency because it is this small. Kept
+//! apart from `shared`'s decoder on purpose: a test oracle should not share the code it checks.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -67,4 +69,37 @@ fn sextet(c: u8) -> Option<u32> {
         _ => return None,
     };
     Some(u32::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 4648, section 10.
+    const VECTORS: [(&str, &str); 7] = [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ];
+
+    #[test]
+    fn the_rfc_test_vectors_round_trip() {
+        for (plain, encoded) in VECTORS {
+            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+            assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(base64_decode(&base64_encode(&all)).unwrap(), all);
+    }
+
+    #[test]
+    fn anything_but_canonical_padded_base64_is_refused() {
+        for bad in ["Zg", "Zg=", "Zh==", "Zm9v Zg==", "Zg==Zm9v", "Zm9-", "===="] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
 }
