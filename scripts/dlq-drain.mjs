@@ -166,7 +166,8 @@ async function main() {
     if (!((answer.status === 200 || answer.status === 400) && rejected)) {
       await ack(env, [], batch).catch(() => {});
       const detail = answer.json?.message ?? answer.text.slice(0, 300);
-      throw new Error(`replay failed with HTTP ${answer.status}: ${detail}; nothing of this batch was acked`);
+      const hint = answer.status === 413 ? " (try a smaller --batch-size)" : "";
+      throw new Error(`replay failed with HTTP ${answer.status}: ${detail}${hint}; nothing of this batch was acked`);
     }
     const rejectedAt = new Map(rejected.map((r) => [r.index, r]));
     const replayed = batch.filter((_, i) => !rejectedAt.has(i));
