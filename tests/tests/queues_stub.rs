@@ -2,9 +2,7 @@
 //! encodings, leases and their expiry, acks, retries, and the `max_retries` rule.
 
 use e2e::http::{self, Answer};
-use e2e::queues_stub::{
-    base64_decode, base64_encode, ContentType, QueuesStub, ACCOUNT_ID, API_TOKEN, QUEUE_ID,
-};
+use e2e::queues_stub::{base64_decode, ContentType, QueuesStub, ACCOUNT_ID, API_TOKEN, QUEUE_ID};
 use serde_json::{json, Value};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -520,33 +518,4 @@ fn dropping_the_stub_stops_the_server() {
     pull(&stub, json!({}));
     drop(stub);
     assert!(http::send("POST", &url, &[], b"{}".to_vec()).is_err());
-}
-
-#[test]
-fn base64_matches_rfc_4648() {
-    let vectors = [
-        ("", ""),
-        ("f", "Zg=="),
-        ("fo", "Zm8="),
-        ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="),
-        ("fooba", "Zm9vYmE="),
-        ("foobar", "Zm9vYmFy"),
-    ];
-    for (plain, encoded) in vectors {
-        assert_eq!(base64_encode(plain.as_bytes()), encoded);
-        assert_eq!(base64_decode(encoded).as_deref(), Some(plain.as_bytes()));
-    }
-    let all: Vec<u8> = (0..=255).collect();
-    let encoded = base64_encode(&all);
-    assert!(
-        encoded.contains('+') && encoded.contains('/'),
-        "standard alphabet"
-    );
-    assert_eq!(base64_decode(&encoded), Some(all));
-    for bad in [
-        "Zg", "Zg=", "Z===", "Zm9v=", "Zg==Zg==", "Zh==", "Zm9-", "Zm9_", "Zm 9v",
-    ] {
-        assert_eq!(base64_decode(bad), None, "{bad}");
-    }
 }
