@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 use shared::delivery::{decode_message, decode_message_str};
-use shared::email::render;
+use shared::email::{render, MAX_SUBJECT_CHARS};
 use shared::ingress::{accept_webhook, Ingress};
 use shared::message::{BookingMessage, MAX_MESSAGE_BYTES};
 use shared::sendgrid::{build_request, Mailbox, SendgridConfig};
@@ -181,6 +181,11 @@ pub fn check_email(message: &BookingMessage) {
         "subject with CR/LF: {:?}",
         email.subject
     );
+    assert!(
+        email.subject.chars().count() <= MAX_SUBJECT_CHARS,
+        "subject of {} chars",
+        email.subject.chars().count()
+    );
     // The templates have no script element: one in the HTML part came from the message.
     assert!(
         !email.html.to_ascii_lowercase().contains("<script"),
@@ -189,18 +194,27 @@ pub fn check_email(message: &BookingMessage) {
     let request = build_request(&email, message, &sendgrid_config());
     let json: Value = serde_json::from_str(&request).expect("the request is JSON");
     let subject = json["subject"].as_str().expect("a subject");
+    assert!(!subject.is_empty(), "empty subject");
     assert!(
         !subject.contains(['\r', '\n']),
         "request subject with CR/LF: {subject:?}"
     );
-    assert_eq!(json["content"][0]["type"], "text/plain");
-    assert_eq!(json["content"][1]["type"], "text/html");
-    assert_eq!(
-        json["content"][0]["value"].as_str(),
-        Some(email.text.as_str())
+    let content = json["content"].as_array().expect("content is a list");
+    assert_eq!(content.len(), 2);
+    assert_eq!(content[0]["type"], "text/plain");
+    assert_eq!(content[1]["type"], "text/html");
+    assert_eq!(content[0]["value"].as_str(), Some(email.text.as_str()));
+    assert_eq!(content[1]["value"].as_str(), Some(email.html.as_str()));
+    let args = json["custom_args"].as_object().expect("custom_args");
+    assert!(
+        args.values().all(Value::is_string),
+        "custom_args: {args:?}"
     );
-    assert_eq!(
-        json["content"][1]["value"].as_str(),
-        Some(email.html.as_str())
-    );
+    if let Some(reply_to) = json.get("reply_to") {
+        let address = reply_to["email"].as_str().unwrap_or_default();
+        assert!(
+            !address.contains(['\r', '\n', '<', '>', ',']),
+            "reply_to {address:?}"
+        );
+    }
 }

@@ -44,6 +44,27 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> io::Result<Answer> {
+    send_body(method, url, headers, body.into())
+}
+
+/// Like [`send`], but the body is a reader of unknown length: reqwest then sends it with
+/// `Transfer-Encoding: chunked` and no `Content-Length`.
+pub fn send_chunked(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> io::Result<Answer> {
+    let reader = reqwest::blocking::Body::new(io::Cursor::new(body));
+    send_body(method, url, headers, reader)
+}
+
+fn send_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: reqwest::blocking::Body,
+) -> io::Result<Answer> {
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(io::Error::other)?;
     let mut req = client().request(method, url).body(body);
     for (k, v) in headers {

@@ -1273,61 +1273,11 @@ fn send(p: &Pipeline, case: &Case) -> io::Result<Answer> {
     }
     headers.extend(case.headers.iter().map(|(k, v)| (*k, v.clone())));
     let url = p.url(&case.path);
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     match case.transport {
-        Transport::Sized => {
-            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            http::send(case.method, &url, &refs, case.body.clone())
-        }
-        Transport::Chunked => send_chunked(case.method, &url, &headers, case.body.clone()),
+        Transport::Sized => http::send(case.method, &url, &refs, case.body.clone()),
+        Transport::Chunked => http::send_chunked(case.method, &url, &refs, case.body.clone()),
     }
-}
-
-/// Like `e2e::http::send`, but the body is a reader of unknown length: reqwest then sends it
-/// with `Transfer-Encoding: chunked` and no `Content-Length`.
-fn send_chunked(
-    method: &str,
-    url: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> io::Result<Answer> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .no_proxy()
-        .build()
-        .map_err(io::Error::other)?;
-    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(io::Error::other)?;
-    let mut req = client
-        .request(method, url)
-        .body(reqwest::blocking::Body::new(io::Cursor::new(body)));
-    for (k, v) in headers {
-        req = req.header(*k, v.as_str());
-    }
-    let res = req.send().map_err(io::Error::other)?;
-    let status = res.status().as_u16();
-    let headers = res
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = res.text().map_err(io::Error::other)?;
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn mails_for(p: &Pipeline, uid: &str) -> Vec<ReceivedEmail> {
-    p.stub
-        .emails()
-        .into_iter()
-        .filter(|e| e.body["custom_args"]["booking_uid"] == uid)
-        .collect()
 }
 
 fn mail(email: &ReceivedEmail) -> Mail {
@@ -1481,7 +1431,7 @@ fn hostile_and_misconfigured_requests_get_their_contract_answer_and_queue_nothin
     let accepted: Vec<&Case> = table.cases.iter().filter(|c| c.status == 202).collect();
     // The marker went last: once it arrived, the others had their turn (allow a little for
     // best-effort order).
-    let marker_arrived = poll_until(WAIT, || (!mails_for(p, marker).is_empty()).then_some(()));
+    let marker_arrived = poll_until(WAIT, || (!p.emails_for(marker).is_empty()).then_some(()));
     assert!(
         marker_arrived.is_some(),
         "the marker never arrived; logs:\n{}",
@@ -1499,7 +1449,7 @@ fn hostile_and_misconfigured_requests_get_their_contract_answer_and_queue_nothin
     if arrived.is_none() {
         let missing: Vec<&str> = accepted
             .iter()
-            .filter(|c| mails_for(p, &c.uid).is_empty())
+            .filter(|c| p.emails_for(&c.uid).is_empty())
             .map(|c| c.name)
             .collect();
         failures.push(format!("accepted bookings without an email: {missing:?}"));
@@ -1507,7 +1457,7 @@ fn hostile_and_misconfigured_requests_get_their_contract_answer_and_queue_nothin
 
     // Accepted cases: exactly one email each, degraded but safe.
     for case in &accepted {
-        let emails = mails_for(p, &case.uid);
+        let emails = p.emails_for(&case.uid);
         if emails.len() != 1 {
             failures.push(format!("{}: {} emails", case.name, emails.len()));
             continue;
