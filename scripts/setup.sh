@@ -16,6 +16,13 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    step "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+
 if ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
   step "cargo install worker-build $WORKER_BUILD_VERSION (about 3 minutes)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked

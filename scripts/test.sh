@@ -8,6 +8,12 @@ cd "$root"
 
 bash scripts/setup.sh
 
+echo; echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo; echo "==> cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 echo; echo "==> building the workers (release, wasm)"
 for crate in producer consumer; do
   bash scripts/build-worker.sh "$crate"
