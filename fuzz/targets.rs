@@ -8,13 +8,13 @@
 // function panics (fails the target) when a property of the pipeline does not hold.
 
 use serde_json::Value;
-use shared::delivery::{decode_message, decode_message_str};
-use shared::email::{render, MAX_SUBJECT_CHARS};
+use shared::contract::decode::{decode_message, decode_message_str};
+use shared::delivery::email::{render, MAX_SUBJECT_CHARS};
 use shared::ingress::{accept_webhook, Ingress};
-use shared::message::{BookingMessage, MAX_MESSAGE_BYTES};
-use shared::sendgrid::{build_request, Mailbox, SendgridConfig};
-use shared::signature::{sign, verify, SignatureError, WebhookSecrets};
-use shared::webhook::{parse_delivery, Delivery};
+use shared::contract::message::{BookingMessage, MAX_MESSAGE_BYTES};
+use shared::delivery::sendgrid::{build_request, Mailbox, SendgridConfig};
+use shared::ingress::signature::{sign, verify, SignatureError, WebhookSecrets};
+use shared::ingress::envelope::{parse_delivery, Delivery};
 
 /// The producer's clock, fixed.
 pub const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";

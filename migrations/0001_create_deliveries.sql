@@ -1,5 +1,5 @@
 -- The delivery ledger (D1 database booking-deliveries, binding LEDGER). One row per idempotency
--- key; see shared/src/ledger.rs for the protocol. Times are Unix milliseconds.
+-- key; see shared/src/delivery/ledger.rs for the protocol. Times are Unix milliseconds.
 CREATE TABLE deliveries (
   key TEXT PRIMARY KEY,              -- the queue message's idempotency key
   state TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'failed', 'unknown')),

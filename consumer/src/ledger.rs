@@ -1,10 +1,11 @@
-//! The delivery ledger in D1 (binding `LEDGER`): runs the statements `shared::ledger` defines.
+//! The delivery ledger in D1 (binding `LEDGER`): runs the statements `shared::delivery::ledger`
+//! defines.
 //! Every error is returned: the caller treats an unreachable ledger as transient and retries,
 //! never sending blind.
 
 use serde::Deserialize;
-use shared::ledger::{self, LedgerRow, UnknownOutcomePolicy};
-use shared::message::BookingMessage;
+use shared::contract::message::BookingMessage;
+use shared::delivery::ledger::{self, LedgerRow, UnknownOutcomePolicy};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Result};
 

@@ -1,10 +1,11 @@
 //! Consumer worker: takes batches from `booking-events`, sends one staff email per message through
 //! SendGrid, and acks, retries or dead-letters each message on its own.
 //!
-//! A thin shell: `shared` renders the email, builds the request and makes every decision
-//! (`shared::delivery`); this crate reads the queue, does the HTTP call, and carries out the
-//! decision. It never returns an error from the handler (workers-rs would panic and kill the
-//! isolate): every message is acked, retried or dead-lettered explicitly.
+//! A thin shell: `shared` reads the message (`shared::contract`), renders the email, builds the
+//! request and makes every decision (`shared::delivery`); this crate reads the queue, does the
+//! HTTP call, and carries out the decision. It never returns an error from the handler
+//! (workers-rs would panic and kill the isolate): every message is acked, retried or
+//! dead-lettered explicitly.
 
 mod ledger;
 mod log;
@@ -14,9 +15,11 @@ mod report;
 mod send;
 
 use futures_util::StreamExt;
-use shared::delivery::{self, DeadLetter, Decision};
+use shared::contract::dead_letter::DeadLetter;
+use shared::contract::decode::decode_message;
+use shared::delivery::policy::{self, Decision};
+use shared::delivery::settings::{Misconfigured, Settings};
 use shared::logging::{Level, LOG_LEVEL_ENV};
-use shared::settings::{Misconfigured, Settings};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 use worker::{Env, QueueContentType, RawMessageBuilder};
@@ -83,12 +86,12 @@ async fn deliver(
 
     let decision = match settings {
         Err(misconfigured) => {
-            delivery::decide_misconfigured(&misconfigured.summary(), attempt, &misconfigured.retry)
+            policy::decide_misconfigured(&misconfigured.summary(), attempt, &misconfigured.retry)
         }
-        Ok(settings) => match delivery::decode_message(&body) {
+        Ok(settings) => match decode_message(&body) {
             Err(reason) => {
                 trace.undecodable(reason.code());
-                delivery::decide_undecodable(&reason)
+                policy::decide_undecodable(&reason)
             }
             Ok(booking_message) => {
                 trace.message(&booking_message);

@@ -2,8 +2,8 @@
 //! uid, idempotency key, attempt, outcome, SendGrid status and duration. Never an email address,
 //! a secret or a body. Error lines also go to Sentry when `SENTRY_DSN` is set.
 
+use shared::contract::message::BookingMessage;
 use shared::logging::{Level, LogLine};
-use shared::message::BookingMessage;
 use worker::{console_debug, console_error, console_log, console_warn, Context, Env};
 
 const WORKER: &str = "consumer";

@@ -1,12 +1,12 @@
 //! Sending the email for one decoded message, through the delivery ledger: claim, send, record.
 //! Every branch ends in a `Decision` from `shared`; nothing is sent without a claim.
 
-use shared::delivery::{self, Decision};
-use shared::email;
-use shared::ledger::{self, LostClaim};
-use shared::message::BookingMessage;
-use shared::sendgrid::{self, SendResult};
-use shared::settings::Settings;
+use shared::contract::message::BookingMessage;
+use shared::delivery::email;
+use shared::delivery::ledger::{self, LostClaim};
+use shared::delivery::policy::{self as delivery, Decision};
+use shared::delivery::sendgrid::{self, SendResult};
+use shared::delivery::settings::Settings;
 use worker::js_sys::Date as JsDate;
 use worker::Env;
 

@@ -38,7 +38,8 @@ impl QueueMessage {
     }
 
     /// The body as JSON: an object sent as `json`, or a string (a `text` message, or one pasted in
-    /// the dashboard) that `shared::delivery::decode_message` parses. Bytes become a string.
+    /// the dashboard) that `shared::contract::decode::decode_message` parses. Bytes become a
+    /// string.
     pub fn body(&self) -> Value {
         let Ok(body) = self.inner.body() else {
             return Value::Null;

@@ -1,15 +1,37 @@
-//! Optional Sentry events (`SENTRY_DSN`): `shared::sentry` decides whether and what to send; this
-//! posts it after the batch with `ctx.wait_until`.
+//! Optional Sentry events (`SENTRY_DSN`): `shared::sentry` decides whether and what to send, with
+//! the rate limit and event counter this isolate keeps here; this posts it after the batch with
+//! `ctx.wait_until`.
 
-use shared::sentry::{outgoing, Report, SENTRY_DSN_ENV};
+use std::cell::RefCell;
+use std::sync::atomic::AtomicU64;
+
+use shared::sentry::{outgoing, RateLimit, Report, SENTRY_DSN_ENV};
 use worker::js_sys::Date as JsDate;
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, Fetch, Headers, Method, Request, RequestInit};
 
+thread_local! {
+    // Per isolate: a Worker isolate runs one thread.
+    static LIMIT: RefCell<RateLimit> = RefCell::default();
+}
+
+/// Events sent by this isolate, for their ids.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
 pub fn report(env: &Env, ctx: &Context, report: &Report) {
     let dsn = env.secret(SENTRY_DSN_ENV).ok().map(|s| s.to_string());
     let now_iso = String::from(JsDate::new_0().to_iso_string());
-    if let Some(event) = outgoing(dsn.as_deref(), report, JsDate::now(), &now_iso) {
+    let event = LIMIT.with(|limit| {
+        outgoing(
+            dsn.as_deref(),
+            report,
+            JsDate::now(),
+            &now_iso,
+            &mut limit.borrow_mut(),
+            &COUNTER,
+        )
+    });
+    if let Some(event) = event {
         ctx.wait_until(async move {
             let headers = Headers::new();
             let _ = headers.set("X-Sentry-Auth", &event.auth);

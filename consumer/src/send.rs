@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use shared::sendgrid::{mail_send_url, SendResult};
-use shared::settings::Settings;
+use shared::delivery::sendgrid::{mail_send_url, SendResult};
+use shared::delivery::settings::Settings;
 use worker::wasm_bindgen::JsValue;
 use worker::{
     AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,

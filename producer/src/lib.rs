@@ -5,11 +5,11 @@
 //! lives in `shared`, where it is unit-tested natively.
 
 use futures_util::StreamExt;
+use shared::contract::message::BookingMessage;
+use shared::ingress::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
+use shared::ingress::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
 use shared::ingress::{self, Ingress, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine, LOG_LEVEL_ENV};
-use shared::message::BookingMessage;
-use shared::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
-use shared::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::web_sys;
@@ -139,7 +139,7 @@ fn health(env: &Env) -> Reply {
     )
 }
 
-/// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::replay`).
+/// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::ingress::replay`).
 async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
     let refused = |reply: Reply| (reply, LogLine::new(Level::Warn, "replay_refused"));
     let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
@@ -219,7 +219,8 @@ async fn enqueue(env: &Env, message: &BookingMessage) -> Result<()> {
     Err(last_error.unwrap_or_else(|| Error::RustError("queue send failed".into())))
 }
 
-/// Sends the replayed originals in one batch (at most 100, as `shared::replay` guarantees).
+/// Sends the replayed originals in one batch (at most 100, as `shared::ingress::replay`
+/// guarantees).
 async fn enqueue_batch(env: &Env, messages: &[String]) -> Result<()> {
     let queue = env.queue(QUEUE_BINDING)?;
     let mut batch = Vec::with_capacity(messages.len());

@@ -21,12 +21,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use shared::email;
+use shared::contract::message::BookingMessage;
+use shared::delivery::email;
+use shared::delivery::sendgrid::{self, SendgridConfig};
+use shared::ingress::envelope::{self, Delivery};
+use shared::ingress::signature::{self, WebhookSecrets};
 use shared::ingress::{accept_webhook, Ingress};
-use shared::message::BookingMessage;
-use shared::sendgrid::{self, SendgridConfig};
-use shared::signature::{self, WebhookSecrets};
-use shared::webhook::{self, Delivery};
 
 const SECRET: &str = "whsec_bench_0123456789abcdef";
 const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";
@@ -222,7 +222,7 @@ fn bench_verify(c: &mut Criterion) {
 }
 
 fn message(sample: &str) -> BookingMessage {
-    match webhook::parse_delivery(sample.as_bytes(), RECEIVED_AT) {
+    match envelope::parse_delivery(sample.as_bytes(), RECEIVED_AT) {
         Ok(Delivery::Booking(message)) => *message,
         other => panic!("sample is not a booking delivery: {other:?}"),
     }

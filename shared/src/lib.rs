@@ -2,37 +2,25 @@
 //! queue messages, call into this crate for every decision, and do the I/O the decision asks for.
 //! Nothing here touches the network, the clock or the runtime, so all of it is tested natively.
 //!
-//! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
-//! - [`webhook`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
-//! - [`booking`]: tolerant extraction of a booking from Cal.com's payload.
-//! - `json_object`: the hand-written serde visitor both of those read their objects with.
-//! - [`message`]: the versioned queue message the producer sends and the consumer reads.
-//! - [`ingress`]: the producer's whole decision for one HTTP request, as data.
-//! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue.
-//! - [`text`]: small string helpers (byte-budget truncation, masking emails for logs).
-//! - [`when`]: Cal.com times shown in IANA zones (bundled tz database), ranges and durations.
-//! - [`email`]: the staff email for a message (subject, text and HTML via Askama templates).
-//! - [`sendgrid`]: the Mail Send request body and reading SendGrid's answer.
-//! - [`delivery`]: the consumer's ack / retry / dead-letter decision, the dead-letter wrapper and
-//!   decoding of queue bodies.
-//! - [`sentry`]: optional error reports (DSN, envelope, rate limit).
-//! - [`settings`]: the consumer's vars and secrets, validated.
-//! - [`logging`]: structured JSON log lines and `LOG_LEVEL`.
-//! - [`ledger`]: the delivery ledger protocol (claim, record, duplicates, unknown outcomes).
+//! The folders are the architecture, one per side of the queue:
+//!
+//! - [`contract`]: the only thing both sides share: the versioned queue message, decoding a queue
+//!   body back into it, and the dead-letter wrapper.
+//! - [`ingress`]: the producer's side: the request routing and webhook decision, the signature
+//!   check, the Cal.com envelope and payload, and `POST /admin/replay`.
+//! - [`delivery`]: the consumer's side: the ack / retry / dead-letter policy, the delivery ledger,
+//!   the staff email, the SendGrid request and answer, the consumer's settings, and times for
+//!   people.
+//! - Plain helpers used by both: [`text`] (byte-budget truncation, masking emails for logs,
+//!   hex), [`logging`] (structured JSON log lines and `LOG_LEVEL`) and [`sentry`] (optional error
+//!   reports: DSN, envelope, rate limit; the state lives with the caller).
+//!
+//! `ingress` never uses `delivery` and `delivery` never uses `ingress`; `shared/tests/layout.rs`
+//! holds that.
 
-pub mod booking;
+pub mod contract;
 pub mod delivery;
-pub mod email;
 pub mod ingress;
-mod json_object;
-pub mod ledger;
 pub mod logging;
-pub mod message;
-pub mod replay;
-pub mod sendgrid;
 pub mod sentry;
-pub mod settings;
-pub mod signature;
 pub mod text;
-pub mod webhook;
-pub mod when;

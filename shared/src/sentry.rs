@@ -5,6 +5,11 @@
 //! Events carry tags (worker, trigger, outcome) and a fixed message; never personal data, a body,
 //! a secret or a signature. A [`RateLimit`] keeps it to one event per kind per isolate per
 //! minute, so a burst of bad signatures cannot flood the project.
+//!
+//! The state (the rate limit and the event counter) belongs to the caller: each worker keeps one
+//! of each per isolate and passes them to [`outgoing`]; nothing here holds state of its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 
@@ -106,26 +111,23 @@ pub struct Outgoing {
     pub body: String,
 }
 
-thread_local! {
-    // Per isolate: a Worker isolate runs one thread.
-    static LIMIT: std::cell::RefCell<RateLimit> = std::cell::RefCell::default();
-}
-
 /// The event to send for `report`, if reporting is configured (`dsn` is `SENTRY_DSN`, valid) and
-/// this kind was not reported in the last minute in this isolate. The event id is derived from
-/// the time, the kind and a per-isolate counter (unique enough for Sentry, no randomness needed).
+/// `limit` lets this kind through at `now_ms`. The event id is derived from the time, the kind and
+/// the caller's `counter`, bumped once per event (unique enough for Sentry, no randomness needed).
+/// The worker owns `limit` and `counter`, one of each per isolate.
 pub fn outgoing(
     dsn: Option<&str>,
     report: &Report,
     now_ms: f64,
     now_iso: &str,
+    limit: &mut RateLimit,
+    counter: &AtomicU64,
 ) -> Option<Outgoing> {
     let dsn = Dsn::parse(dsn?).ok()?;
-    if !LIMIT.with(|limit| limit.borrow_mut().allow(report.kind, now_ms)) {
+    if !limit.allow(report.kind, now_ms) {
         return None;
     }
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = counter.fetch_add(1, Ordering::Relaxed);
     // The time goes in as its bits: formatting an f64 would link Rust's float formatting (about
     // 10 KB) into the producer's wasm.
     let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
@@ -139,7 +141,7 @@ pub fn outgoing(
         sha2::Digest::update(&mut hasher, part);
     }
     let digest = sha2::Digest::finalize(hasher);
-    let event_id = crate::signature::hex_lower(&digest[..16]);
+    let event_id = crate::text::hex_lower(&digest[..16]);
     Some(Outgoing {
         url: dsn.envelope_url,
         auth: dsn.auth_header,
@@ -147,7 +149,7 @@ pub fn outgoing(
     })
 }
 
-/// One event per kind per [`RATE_LIMIT_MS`]. Kept per isolate by the worker.
+/// One event per kind per [`RATE_LIMIT_MS`]. A plain value: the worker keeps one per isolate.
 #[derive(Debug, Default)]
 pub struct RateLimit {
     last_sent_ms: Vec<(String, f64)>,
@@ -245,21 +247,29 @@ mod tests {
             trigger: None,
             outcome: "signature_mismatch",
         };
-        assert_eq!(outgoing(None, &report, 0.0, "t"), None);
-        assert_eq!(outgoing(Some("not a dsn"), &report, 0.0, "t"), None);
-        let first = outgoing(Some("http://k@127.0.0.1:9/1"), &report, 0.0, "t").unwrap();
+        let mut limit = RateLimit::default();
+        let counter = AtomicU64::new(0);
+        let mut event = |dsn, now_ms| outgoing(dsn, &report, now_ms, "t", &mut limit, &counter);
+        assert_eq!(event(None, 0.0), None);
+        assert_eq!(event(Some("not a dsn"), 0.0), None);
+        let first = event(Some("http://k@127.0.0.1:9/1"), 0.0).unwrap();
         assert_eq!(first.url, "http://127.0.0.1:9/api/1/envelope/");
         assert!(first.body.contains("signature_mismatch"));
         assert_eq!(
-            outgoing(Some("http://k@127.0.0.1:9/1"), &report, 1_000.0, "t"),
+            event(Some("http://k@127.0.0.1:9/1"), 1_000.0),
             None,
             "rate-limited"
         );
-        let later = outgoing(Some("http://k@127.0.0.1:9/1"), &report, 61_000.0, "t").unwrap();
+        let later = event(Some("http://k@127.0.0.1:9/1"), 61_000.0).unwrap();
         assert_ne!(
             first.body.lines().next(),
             later.body.lines().next(),
             "distinct event ids"
+        );
+        assert_eq!(
+            counter.load(Ordering::Relaxed),
+            2,
+            "one count per event sent"
         );
     }
 

@@ -1,10 +1,10 @@
 //! The producer's decisions on realistic Cal.com deliveries (see `samples/`).
 
 use serde_json::{json, Value};
+use shared::contract::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES};
+use shared::ingress::envelope::{idempotency_key, parse_delivery, BodyError, Delivery};
+use shared::ingress::signature::{sign, WebhookSecrets};
 use shared::ingress::{accept_webhook, route, Ingress, Reply, Route};
-use shared::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES};
-use shared::signature::{sign, WebhookSecrets};
-use shared::webhook::{idempotency_key, parse_delivery, BodyError, Delivery};
 
 const SECRET: &str = "whsec_test_only_secret";
 const NOW: &str = "2026-02-10T17:03:13.000Z";

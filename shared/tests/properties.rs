@@ -11,14 +11,14 @@ use proptest::sample::Index;
 use proptest::test_runner::Config;
 use serde_json::{json, Map, Value};
 
-use shared::delivery::{decode_message, decode_message_str};
-use shared::ingress::{accept_webhook, Ingress};
-use shared::message::{
+use shared::contract::decode::{decode_message, decode_message_str};
+use shared::contract::message::{
     Answer, Booking, BookingMessage, BookingTrigger, Cancellation, Person, PreviousSlot,
     MAX_MESSAGE_BYTES, MESSAGE_VERSION,
 };
-use shared::signature::{sign, verify, SignatureError, WebhookSecrets};
-use shared::webhook::{parse_delivery, Delivery};
+use shared::ingress::envelope::{parse_delivery, Delivery};
+use shared::ingress::signature::{sign, verify, SignatureError, WebhookSecrets};
+use shared::ingress::{accept_webhook, Ingress};
 
 /// The fuzz targets' checks (`fuzz/targets.rs`): what a rendered email and its SendGrid request
 /// must satisfy is written once. A panic in them fails the property, and proptest shrinks it.

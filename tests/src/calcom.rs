@@ -4,7 +4,7 @@
 use std::io;
 
 use serde_json::Value;
-use shared::signature::{sign, SIGNATURE_HEADER};
+use shared::ingress::signature::{sign, SIGNATURE_HEADER};
 
 use crate::http::{self, Answer};
 

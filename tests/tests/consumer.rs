@@ -158,7 +158,7 @@ fn one_email_per_booking_kind_with_subject_and_fields_staff_need() {
 fn refused_webhooks_and_pings_send_no_email() {
     let p = shared_pipeline();
     let body = serde_json::to_vec(&sample_with_uid("booking-created", "c-refused")).unwrap();
-    let bad = shared::signature::sign(b"wrong-secret", &body);
+    let bad = shared::ingress::signature::sign(b"wrong-secret", &body);
     let res = post_with_signature(&p.url("/api/calcom-webhook"), Some(&bad), &body).unwrap();
     assert_eq!(res.status, 401);
     let ping = serde_json::to_vec(&sample("ping")).unwrap();

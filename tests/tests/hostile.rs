@@ -22,7 +22,7 @@ use e2e::pipeline::{
 };
 use e2e::stub::ReceivedEmail;
 use serde_json::{json, Value};
-use shared::signature::{sign, SIGNATURE_HEADER};
+use shared::ingress::signature::{sign, SIGNATURE_HEADER};
 
 const WEBHOOK: &str = "/api/calcom-webhook";
 /// The producer's body limit (`shared::ingress::MAX_BODY_BYTES`).
@@ -641,8 +641,8 @@ fn table() -> Table {
     .expect(401, "signature_malformed");
     // RUNTIME: accepted. Spaces and tabs around a field value are optional white space in
     // HTTP/1.1 (RFC 9110 §5.5): reqwest sends them as given, an HTTP parser should strip them,
-    // and `shared::signature::verify` trims as well, so which layer trimmed is not observable
-    // from outside.
+    // and `shared::ingress::signature::verify` trims as well, so which layer trimmed is not
+    // observable from outside.
     let uid = t.uid();
     t.post(
         "signature padded with spaces",
@@ -807,7 +807,7 @@ fn table() -> Table {
         )
         .expect(400, "missing_payload_uid");
     }
-    // A number is read as text (`shared::booking::text`).
+    // A number is read as text (`shared::ingress::payload::text`).
     t.post(
         "uid a number",
         booking_with("", |v| v["payload"]["uid"] = json!(7_770_042)),
@@ -1205,8 +1205,8 @@ fn table() -> Table {
         Sig::Valid,
     )
     .expect(202, "queued");
-    // BUG (shared::webhook::parse_delivery / serde_json): JSON.stringify writes a lone UTF-16
-    // surrogate (e.g. a JS string cut in the middle of an emoji) as the escape `\ud83d`, which is
+    // BUG (shared::ingress::envelope::parse_delivery / serde_json): JSON.stringify writes a lone
+    // UTF-16 surrogate (e.g. a JS string cut in the middle of an emoji) as the escape `\ud83d`, which is
     // valid JSON grammar (RFC 8259 §7). serde_json refuses it when reading a string, so the
     // producer answers 400 `body_not_json` ("The body is not JSON …", which it is) and the
     // booking is lost (Cal.com does not retry). Expected: 202, the text degraded (e.g. U+FFFD).

@@ -23,7 +23,7 @@ use e2e::pipeline::{
 };
 use e2e::stub::{Fault, FaultRule};
 use serde_json::{json, Value};
-use shared::signature::sign;
+use shared::ingress::signature::sign;
 
 const WAIT: Duration = Duration::from_secs(90);
 

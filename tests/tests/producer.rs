@@ -138,8 +138,8 @@ fn any_configured_secret_verifies_for_rotation() {
 fn bad_signatures_get_distinct_401s_and_queue_nothing() {
     let p = shared_pipeline();
     let body = body_of(&sample_with_uid("booking-created", "e2e-unsigned"));
-    let good = shared::signature::sign(TEST_WEBHOOK_SECRET.as_bytes(), &body);
-    let wrong_secret = shared::signature::sign(b"not-our-secret", &body);
+    let good = shared::ingress::signature::sign(TEST_WEBHOOK_SECRET.as_bytes(), &body);
+    let wrong_secret = shared::ingress::signature::sign(b"not-our-secret", &body);
     let cases: Vec<(Option<&str>, &str)> = vec![
         (None, "signature_missing"),
         (
@@ -239,7 +239,7 @@ fn bodies_that_are_not_cal_com_envelopes_get_400() {
     }
     // Custom templates switch Content-Type to form encoding; the answer is still a clear 400.
     let form = b"triggerEvent=BOOKING_CREATED";
-    let sig = shared::signature::sign(TEST_WEBHOOK_SECRET.as_bytes(), form);
+    let sig = shared::ingress::signature::sign(TEST_WEBHOOK_SECRET.as_bytes(), form);
     let res = http::send(
         "POST",
         &webhook_url(p),

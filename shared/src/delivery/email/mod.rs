@@ -19,7 +19,7 @@ use askama::Template;
 
 pub use location::{describe as describe_location, is_http_url, Location};
 
-use crate::message::{BookingMessage, BookingTrigger, Person};
+use crate::contract::message::{BookingMessage, BookingTrigger, Person};
 use view::View;
 
 /// A rendered staff email.
@@ -102,6 +102,3 @@ fn render_parts(
     };
     (html.render(), text.render())
 }
-
-#[cfg(test)]
-pub(crate) mod tests;

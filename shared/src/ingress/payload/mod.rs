@@ -5,12 +5,14 @@
 //! strings were expected and unknown extra fields all degrade to "not shown" instead of failing.
 //! Only the booking `uid` is required.
 
+pub(in crate::ingress) mod json_object;
+
 use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
-use crate::json_object::{read_object, set_once, InOrder, ObjectReader};
+use json_object::{read_object, set_once, InOrder, ObjectReader};
 
-use crate::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
+use crate::contract::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
 use crate::text::truncate_bytes;
 
 /// The payload, parsed once as a JSON object. Every field is read as "whatever JSON came"
@@ -87,7 +89,7 @@ impl<'de> ObjectReader<'de> for PayloadReader {
 }
 
 /// Size caps for the text copied into a message. Tighter levels are tried until the serialized
-/// message fits [`crate::message::MAX_MESSAGE_BYTES`].
+/// message fits [`crate::contract::message::MAX_MESSAGE_BYTES`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Names, titles, zones, locations, links, reasons.

@@ -1,9 +1,17 @@
-use super::*;
-use crate::message::{Answer, Booking, Cancellation, PreviousSlot, MESSAGE_VERSION};
-use crate::webhook::{parse_delivery, Delivery};
+//! The staff email for the samples in `samples/`: they go through the producer's parser
+//! (`ingress`) and then the consumer's renderer (`delivery`), so these tests live here, where both
+//! sides may be used, and not beside the renderer.
+
+use serde_json::Value;
+use shared::contract::message::{
+    Answer, Booking, BookingMessage, BookingTrigger, Cancellation, Person, PreviousSlot,
+    MESSAGE_VERSION,
+};
+use shared::delivery::email::{render, Email, MAX_SUBJECT_CHARS};
+use shared::ingress::envelope::{parse_delivery, Delivery};
 
 /// A sample from `samples/`, through the producer's parser.
-pub(crate) fn sample(name: &str) -> BookingMessage {
+fn sample(name: &str) -> BookingMessage {
     let path = format!("{}/../samples/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     match parse_delivery(&body, "2026-02-10T17:03:13.000Z") {
@@ -544,4 +552,25 @@ fn blank_meeting_links_are_left_out() {
     let mut m = sample("booking-created");
     m.booking.meeting_url = Some("  ".into());
     assert!(!render(&m).text.contains("Meeting link"));
+}
+
+/// `shared/tests/fixtures/booking-created.message.json` is the message the producer makes of
+/// `samples/booking-created.json`: the unit tests in `contract` and `delivery` read it instead of
+/// calling the producer's parser.
+#[test]
+fn the_message_fixture_is_what_the_parser_makes_of_the_sample() {
+    let path = format!(
+        "{}/tests/fixtures/booking-created.message.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let parsed: Value = serde_json::from_str(&sample("booking-created").to_json()).unwrap();
+    if std::env::var_os("UPDATE_FIXTURES").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(&parsed).unwrap() + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        fixture, parsed,
+        "regenerate with UPDATE_FIXTURES=1 cargo test -p shared --test email"
+    );
 }

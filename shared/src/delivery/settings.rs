@@ -2,9 +2,9 @@
 //! is tested natively. Problems are collected, not thrown: the consumer logs them all at once and
 //! retries its messages until the operator fixes the setting.
 
-use crate::delivery::RetryPolicy;
-use crate::ledger::{UnknownOutcomePolicy, UNKNOWN_OUTCOME_ENV};
-use crate::sendgrid::{parse_mailbox, parse_recipients, SendgridConfig};
+use crate::delivery::ledger::{UnknownOutcomePolicy, UNKNOWN_OUTCOME_ENV};
+use crate::delivery::policy::RetryPolicy;
+use crate::delivery::sendgrid::{parse_mailbox, parse_recipients, SendgridConfig};
 
 pub const SENDGRID_API_KEY: &str = "SENDGRID_API_KEY";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
@@ -64,7 +64,7 @@ impl Misconfigured {
 impl Settings {
     /// How long a claim in the delivery ledger holds: the SendGrid timeout plus a margin.
     pub fn claim_ttl_ms(&self) -> u64 {
-        u64::from(self.timeout_ms) + crate::ledger::CLAIM_MARGIN_MS
+        u64::from(self.timeout_ms) + crate::delivery::ledger::CLAIM_MARGIN_MS
     }
 
     /// Reads settings through `get` (a var or secret by name, `None` when unset). Returns every

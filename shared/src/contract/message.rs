@@ -185,3 +185,18 @@ pub struct Booking {
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
+
+/// Messages for unit tests, without the producer's parser.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::BookingMessage;
+
+    /// The message the producer makes of `samples/booking-created.json` (kept equal to the
+    /// parser's output by `shared/tests/email.rs`).
+    pub(crate) fn booking_created() -> BookingMessage {
+        serde_json::from_str(include_str!(
+            "../../tests/fixtures/booking-created.message.json"
+        ))
+        .expect("the fixture is a message")
+    }
+}

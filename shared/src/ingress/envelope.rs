@@ -9,10 +9,12 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::booking::{self, CalPayload, Limits};
-use crate::json_object::{read_object, set_once, skip_value, ObjectReader};
-use crate::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION};
-use crate::signature::hex_lower;
+use crate::contract::message::{
+    BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION,
+};
+use crate::ingress::payload::json_object::{read_object, set_once, skip_value, ObjectReader};
+use crate::ingress::payload::{self, CalPayload, Limits};
+use crate::text::hex_lower;
 
 /// The dashboard's "Ping test" trigger (not in Cal.com's trigger enum).
 pub const PING: &str = "PING";
@@ -165,7 +167,7 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
     })?;
 
     let key = idempotency_key(booking_trigger, &canonical_json(payload.value()));
-    let sent_at = envelope.created_at.as_ref().and_then(booking::text);
+    let sent_at = envelope.created_at.as_ref().and_then(payload::text);
     Ok(Delivery::Booking(Box::new(build_message(
         &payload,
         &uid,
@@ -248,7 +250,7 @@ fn build_message(
         booking: Default::default(),
     };
     for limits in Limits::LEVELS {
-        message.booking = booking::extract(payload, uid, &limits);
+        message.booking = payload::extract(payload, uid, &limits);
         if message.to_json().len() <= MAX_MESSAGE_BYTES {
             break;
         }

@@ -1,9 +1,9 @@
 //! What the templates show, computed once from the message: every value formatted, labelled and
 //! cleaned here, so the templates only lay it out (and escape it, in the HTML part).
 
-use crate::message::{BookingMessage, BookingTrigger, Person};
+use crate::contract::message::{BookingMessage, BookingTrigger, Person};
+use crate::delivery::when::{self, Clock, Zone};
 use crate::text::single_line;
-use crate::when::{self, Clock, Zone};
 
 use super::location;
 
@@ -111,151 +111,22 @@ impl View {
             || "No attendee".to_owned(),
             |p| person_name(p).unwrap_or_else(|| "The attendee".to_owned()),
         );
-        let organizer = mailbox_text(&b.organizer).unwrap_or_default();
         let organizer_name =
             person_name(&b.organizer).unwrap_or_else(|| "the organizer".to_owned());
         let when = range(b.start.as_deref(), b.end.as_deref(), &zone)
             .unwrap_or_else(|| "(no time given)".to_owned());
-        let previous = b.rescheduled_from.as_ref();
-        let previous_when =
-            previous.and_then(|p| range(p.start.as_deref(), p.end.as_deref(), &zone));
-
-        let actor_raw = match message.trigger {
-            BookingTrigger::BookingRescheduled => b.rescheduled_by.as_deref(),
-            BookingTrigger::BookingCancelled => b
-                .cancellation
-                .as_ref()
-                .and_then(|c| c.cancelled_by.as_deref()),
-            _ => None,
-        };
-        let (actor, actor_long) = actor_raw
-            .map(|raw| describe_actor(raw, booker, &b.organizer))
-            .unzip();
-        let actor_is_booker = actor_raw.is_some_and(|raw| {
-            booker
-                .and_then(|p| p.email.as_deref())
-                .is_some_and(|e| e.trim().eq_ignore_ascii_case(&single_line(raw)))
-        });
+        let previous_when = b
+            .rescheduled_from
+            .as_ref()
+            .and_then(|p| range(p.start.as_deref(), p.end.as_deref(), &zone));
+        let actor = Actor::of(message);
         let reason = b
             .cancellation
             .as_ref()
             .and_then(|c| c.reason.as_deref())
             .map(block_text)
             .filter(|r| !r.is_empty());
-
-        let mut rows = Rows::default();
-        rows.push("When", &when);
-        // The attendee's own time, when their zone shows a different clock.
-        if let (Some(tz), Some(start)) = (
-            booker.and_then(|p| p.time_zone.as_deref()),
-            b.start.as_deref(),
-        ) {
-            if when::parse_instant(start).is_some() {
-                let theirs =
-                    when::format_range(start, b.end.as_deref(), &Zone::named(Some(tz)), clock);
-                if theirs != when {
-                    rows.push("Attendee time", &theirs);
-                }
-            }
-        }
-        let minutes = b
-            .length_minutes
-            .or_else(|| when::minutes_between(b.start.as_deref()?, b.end.as_deref()?));
-        if let Some(minutes) = minutes {
-            rows.push("Duration", &when::format_duration(minutes));
-        }
-        match booker {
-            Some(p) => {
-                rows.push("Attendee", &who);
-                if let Some(email) = p
-                    .email
-                    .as_deref()
-                    .filter(|e| person_name(p).as_deref() != Some(*e))
-                {
-                    rows.push("Email", email);
-                }
-                if let Some(phone) = &p.phone {
-                    rows.push("Phone", phone);
-                }
-            }
-            None => rows.push(
-                "Attendee",
-                "None: Cal.com sent no attendee for this booking",
-            ),
-        }
-        if let Some(place) = b.location.as_deref().and_then(location::describe) {
-            match place.url {
-                Some(url) => rows.link("Location", &format!("{}:", place.label), url),
-                None => rows.push("Location", &place.label),
-            }
-        }
-        let location_url = b
-            .location
-            .as_deref()
-            .map(str::trim)
-            .filter(|l| location::is_http_url(l));
-        if let Some(url) = b
-            .meeting_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty() && Some(*u) != location_url)
-        {
-            if location::is_http_url(url) {
-                rows.link("Meeting link", "", url.to_owned());
-            } else {
-                rows.push("Meeting link", url);
-            }
-        }
-        let guests: Vec<String> = b.guests.iter().filter_map(mailbox_text).collect();
-        let guests_label = if b.seated { "Other seats" } else { "Guests" };
-        for (i, guest) in guests.iter().enumerate() {
-            rows.push(if i == 0 { guests_label } else { "" }, guest);
-        }
-        if b.guests_omitted > 0 {
-            let more = format!("and {} more", b.guests_omitted);
-            rows.push(if guests.is_empty() { guests_label } else { "" }, &more);
-        }
-        if !organizer.is_empty() {
-            rows.push("Organizer", &organizer);
-        }
-        if let Some(team) = &b.team {
-            rows.push("Team", team);
-        }
-        if let Some(actor) = &actor_long {
-            let label = if message.trigger == BookingTrigger::BookingCancelled {
-                "Cancelled by"
-            } else {
-                "Rescheduled by"
-            };
-            rows.push(label, actor);
-        }
-        rows.push("Booking", &b.uid);
-        if let Some(old_uid) = previous.and_then(|p| p.uid.as_deref()) {
-            rows.push("Previous booking", old_uid);
-        }
-
-        let answers = b
-            .answers
-            .iter()
-            .map(|a| {
-                let value = block_text(&a.value);
-                let block = value.contains('\n') || value.chars().count() > INLINE_ANSWER_CHARS;
-                AnswerView {
-                    label: humanize_label(&a.label),
-                    value,
-                    block,
-                }
-            })
-            .filter(|a| !a.value.is_empty())
-            .collect();
-
-        let reply_to = booker
-            .filter(|p| {
-                p.email
-                    .as_deref()
-                    .is_some_and(crate::sendgrid::is_plausible_email)
-            })
-            .cloned();
+        let rows = detail_rows(message, &who, &when, clock, actor.long.as_deref());
 
         let notes_title = if booker.is_some() {
             format!("Notes from {who}")
@@ -272,21 +143,215 @@ impl View {
             has_time: b.start.is_some(),
             when,
             previous_when,
-            actor,
-            actor_is_booker,
+            actor: actor.short,
+            actor_is_booker: actor.is_booker,
             reason,
             reschedule_requested: b
                 .cancellation
                 .as_ref()
                 .is_some_and(|c| c.reschedule_requested),
-            rows: rows.finish(),
+            rows,
             notes_title,
             notes: b.notes.as_deref().map(block_text).filter(|n| !n.is_empty()),
-            answers,
+            answers: answers(message),
             truncated: b.truncated,
-            reply_to,
+            reply_to: reply_to(booker),
         }
     }
+}
+
+/// Who rescheduled or cancelled the booking, when Cal.com says.
+struct Actor {
+    /// As a sentence names them.
+    short: Option<String>,
+    /// As the details table shows them.
+    long: Option<String>,
+    /// The booker did it themselves.
+    is_booker: bool,
+}
+
+impl Actor {
+    fn of(message: &BookingMessage) -> Actor {
+        let b = &message.booking;
+        let booker = b.booker.as_ref();
+        let raw = match message.trigger {
+            BookingTrigger::BookingRescheduled => b.rescheduled_by.as_deref(),
+            BookingTrigger::BookingCancelled => b
+                .cancellation
+                .as_ref()
+                .and_then(|c| c.cancelled_by.as_deref()),
+            _ => None,
+        };
+        let (short, long) = raw
+            .map(|raw| describe_actor(raw, booker, &b.organizer))
+            .unzip();
+        let is_booker = raw.is_some_and(|raw| {
+            booker
+                .and_then(|p| p.email.as_deref())
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case(&single_line(raw)))
+        });
+        Actor {
+            short,
+            long,
+            is_booker,
+        }
+    }
+}
+
+/// The details table: time and attendee, place, then the other people and the booking ids.
+fn detail_rows(
+    message: &BookingMessage,
+    who: &str,
+    when: &str,
+    clock: Clock,
+    actor_long: Option<&str>,
+) -> Vec<Row> {
+    let mut rows = Rows::default();
+    time_and_attendee_rows(&mut rows, message, who, when, clock);
+    place_rows(&mut rows, message);
+    people_and_id_rows(&mut rows, message, actor_long);
+    rows.finish()
+}
+
+/// When (also in the attendee's zone, when it differs), how long, and the attendee.
+fn time_and_attendee_rows(
+    rows: &mut Rows,
+    message: &BookingMessage,
+    who: &str,
+    when: &str,
+    clock: Clock,
+) {
+    let b = &message.booking;
+    let booker = b.booker.as_ref();
+    rows.push("When", when);
+    // The attendee's own time, when their zone shows a different clock.
+    if let (Some(tz), Some(start)) = (
+        booker.and_then(|p| p.time_zone.as_deref()),
+        b.start.as_deref(),
+    ) {
+        if when::parse_instant(start).is_some() {
+            let theirs = when::format_range(start, b.end.as_deref(), &Zone::named(Some(tz)), clock);
+            if theirs != when {
+                rows.push("Attendee time", &theirs);
+            }
+        }
+    }
+    let minutes = b
+        .length_minutes
+        .or_else(|| when::minutes_between(b.start.as_deref()?, b.end.as_deref()?));
+    if let Some(minutes) = minutes {
+        rows.push("Duration", &when::format_duration(minutes));
+    }
+    match booker {
+        Some(p) => {
+            rows.push("Attendee", who);
+            if let Some(email) = p
+                .email
+                .as_deref()
+                .filter(|e| person_name(p).as_deref() != Some(*e))
+            {
+                rows.push("Email", email);
+            }
+            if let Some(phone) = &p.phone {
+                rows.push("Phone", phone);
+            }
+        }
+        None => rows.push(
+            "Attendee",
+            "None: Cal.com sent no attendee for this booking",
+        ),
+    }
+}
+
+/// The location, and the meeting link when it is not the location itself.
+fn place_rows(rows: &mut Rows, message: &BookingMessage) {
+    let b = &message.booking;
+    if let Some(place) = b.location.as_deref().and_then(location::describe) {
+        match place.url {
+            Some(url) => rows.link("Location", &format!("{}:", place.label), url),
+            None => rows.push("Location", &place.label),
+        }
+    }
+    let location_url = b
+        .location
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| location::is_http_url(l));
+    if let Some(url) = b
+        .meeting_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && Some(*u) != location_url)
+    {
+        if location::is_http_url(url) {
+            rows.link("Meeting link", "", url.to_owned());
+        } else {
+            rows.push("Meeting link", url);
+        }
+    }
+}
+
+/// Guests (or other seats), organizer, team, who rescheduled or cancelled, and the booking ids.
+fn people_and_id_rows(rows: &mut Rows, message: &BookingMessage, actor_long: Option<&str>) {
+    let b = &message.booking;
+    let guests: Vec<String> = b.guests.iter().filter_map(mailbox_text).collect();
+    let guests_label = if b.seated { "Other seats" } else { "Guests" };
+    for (i, guest) in guests.iter().enumerate() {
+        rows.push(if i == 0 { guests_label } else { "" }, guest);
+    }
+    if b.guests_omitted > 0 {
+        let more = format!("and {} more", b.guests_omitted);
+        rows.push(if guests.is_empty() { guests_label } else { "" }, &more);
+    }
+    let organizer = mailbox_text(&b.organizer).unwrap_or_default();
+    if !organizer.is_empty() {
+        rows.push("Organizer", &organizer);
+    }
+    if let Some(team) = &b.team {
+        rows.push("Team", team);
+    }
+    if let Some(actor) = actor_long {
+        let label = if message.trigger == BookingTrigger::BookingCancelled {
+            "Cancelled by"
+        } else {
+            "Rescheduled by"
+        };
+        rows.push(label, actor);
+    }
+    rows.push("Booking", &b.uid);
+    if let Some(old_uid) = b.rescheduled_from.as_ref().and_then(|p| p.uid.as_deref()) {
+        rows.push("Previous booking", old_uid);
+    }
+}
+
+/// The form's answers that have a value, labelled for people; long or multi-line ones as blocks.
+fn answers(message: &BookingMessage) -> Vec<AnswerView> {
+    message
+        .booking
+        .answers
+        .iter()
+        .map(|a| {
+            let value = block_text(&a.value);
+            let block = value.contains('\n') || value.chars().count() > INLINE_ANSWER_CHARS;
+            AnswerView {
+                label: humanize_label(&a.label),
+                value,
+                block,
+            }
+        })
+        .filter(|a| !a.value.is_empty())
+        .collect()
+}
+
+/// The booker, when they have a usable email address.
+fn reply_to(booker: Option<&Person>) -> Option<Person> {
+    booker
+        .filter(|p| {
+            p.email
+                .as_deref()
+                .is_some_and(crate::delivery::sendgrid::is_plausible_email)
+        })
+        .cloned()
 }
 
 #[derive(Default)]

@@ -3,12 +3,12 @@
 //!
 //! - `POST {base}/v3/mail/send` ([`mail_send_url`]) with [`build_request`]'s JSON.
 //! - The answer becomes a [`SendResult`] ([`SendResult::from_response`]), which
-//!   [`crate::delivery::decide`] turns into ack / retry / dead-letter.
+//!   [`crate::delivery::policy::decide`] turns into ack / retry / dead-letter.
 
 use serde_json::{json, Map, Value};
 
-use crate::email::Email;
-use crate::message::BookingMessage;
+use crate::contract::message::BookingMessage;
+use crate::delivery::email::Email;
 use crate::text::{mask_email, single_line, truncate_bytes};
 
 /// SendGrid's limit on recipients of one personalization.
@@ -278,7 +278,7 @@ fn parse_http_date(value: &str) -> Option<i64> {
     ];
     // "Sun, 06 Nov 1994 08:49:37 GMT": the weekday is not checked.
     let rest = value.split_once(", ")?.1.as_bytes();
-    let mut p = crate::when::Cursor(rest);
+    let mut p = crate::delivery::when::Cursor(rest);
     let day = p.digits(2)?;
     p.expect(b" ")?;
     let month = MONTHS.iter().position(|m| p.0.starts_with(m))? as u32 + 1;
@@ -290,7 +290,7 @@ fn parse_http_date(value: &str) -> Option<i64> {
     if p.0 != b" GMT" {
         return None;
     }
-    crate::when::unix_seconds(year, month, day, hour, minute, second)
+    crate::delivery::when::unix_seconds(year, month, day, hour, minute, second)
 }
 
 /// `X-RateLimit-Reset`: a unix time in seconds.
@@ -372,8 +372,8 @@ fn mask_entry(entry: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::email::{render, Email};
-    use crate::message::Person;
+    use crate::contract::message::Person;
+    use crate::delivery::email::{render, Email};
 
     #[test]
     fn parses_mailboxes() {
@@ -486,7 +486,7 @@ mod tests {
 
     #[test]
     fn request_shape() {
-        let message = crate::email::tests::sample("booking-created");
+        let message = crate::contract::message::fixtures::booking_created();
         let email = render(&message);
         let body: Value =
             serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn reply_to_only_for_usable_addresses() {
-        let message = crate::email::tests::sample("booking-created");
+        let message = crate::contract::message::fixtures::booking_created();
         let mut email: Email = render(&message);
         email.reply_to = Some(Person {
             name: Some("X".into()),
@@ -547,7 +547,7 @@ mod tests {
 
     #[test]
     fn huge_uid_keeps_custom_args_small() {
-        let mut message = crate::email::tests::sample("booking-created");
+        let mut message = crate::contract::message::fixtures::booking_created();
         message.booking.uid = "u".repeat(50_000);
         let email = render(&message);
         let body: Value =

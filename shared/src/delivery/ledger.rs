@@ -22,8 +22,8 @@
 
 use serde::Deserialize;
 
-use crate::delivery::{self, Decision, RetryPolicy};
-use crate::sendgrid::SendResult;
+use crate::delivery::policy::{self, Decision, RetryPolicy};
+use crate::delivery::sendgrid::SendResult;
 
 /// The Worker var that selects the [`UnknownOutcomePolicy`].
 pub const UNKNOWN_OUTCOME_ENV: &str = "UNKNOWN_OUTCOME";
@@ -155,7 +155,7 @@ pub fn decide_lost_claim(
 ) -> Decision {
     match lost {
         LostClaim::AlreadySent { .. } => Decision::Ack,
-        LostClaim::InFlight { retry_after_secs } => delivery::decide_transient(
+        LostClaim::InFlight { retry_after_secs } => policy::decide_transient(
             "another delivery of this message is being sent",
             *retry_after_secs,
             attempt,
@@ -172,7 +172,7 @@ pub fn is_unknown_outcome(result: &SendResult) -> bool {
     matches!(result, SendResult::Timeout | SendResult::NetworkError(_))
 }
 
-/// The decision after a send, with unknown outcomes under `unknown`: [`delivery::decide`], except
+/// The decision after a send, with unknown outcomes under `unknown`: [`policy::decide`], except
 /// that under [`UnknownOutcomePolicy::DeadLetter`] an unknown outcome is dead-lettered at once.
 pub fn decide_send(
     result: &SendResult,
@@ -188,7 +188,7 @@ pub fn decide_send(
             reason: unknown_outcome_reason(key),
         };
     }
-    delivery::decide(result, attempt, policy, jitter, now_unix)
+    policy::decide(result, attempt, policy, jitter, now_unix)
 }
 
 /// SendGrid accepted the email but the ledger could not record it: the outcome is unknown to the
@@ -202,7 +202,7 @@ pub fn decide_unrecorded_send(
 ) -> Decision {
     match unknown {
         UnknownOutcomePolicy::DeadLetter => Decision::DeadLetter { reason: unknown_outcome_reason(key) },
-        UnknownOutcomePolicy::Retry => delivery::decide_transient(
+        UnknownOutcomePolicy::Retry => policy::decide_transient(
             "SendGrid accepted the email but the delivery ledger could not record it (a retry may send it twice)",
             policy.base_delay_secs,
             attempt,

@@ -1,5 +1,5 @@
 //! The consumer's decision for one queue message, as data: ack, retry after a delay, or
-//! dead-letter with a reason. Also the dead-letter wrapper and decoding of queue bodies.
+//! dead-letter with a reason.
 //!
 //! Rules ([`decide`]):
 //! - 2xx → [`Decision::Ack`].
@@ -15,25 +15,15 @@
 //!   ("gave up after N attempts: …"), sent by the consumer itself so the reason travels with it.
 //! - Every delay is clamped to Queues' limit of 24 h.
 //!
-//! Bodies that cannot be read ([`decode_message`]) are dead-lettered at once
-//! ([`decide_undecodable`]).
+//! Bodies that cannot be read ([`decode_message`](crate::contract::decode::decode_message)) are
+//! dead-lettered at once ([`decide_undecodable`]).
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use crate::message::{BookingMessage, MESSAGE_VERSION};
-use crate::sendgrid::SendResult;
+use crate::contract::decode::UndecodableReason;
+use crate::delivery::sendgrid::SendResult;
 use crate::text::truncate_bytes;
 
 /// Queues' longest retry delay.
 pub const MAX_QUEUE_DELAY_SECS: u32 = 86_400;
-/// Longest reason kept in a dead letter.
-pub const MAX_REASON_BYTES: usize = 2_000;
-/// Upper bound for a serialized dead letter: Queues takes 128 KB including ~100 bytes of
-/// metadata; stay clearly below.
-pub const MAX_DEAD_LETTER_BYTES: usize = 120 * 1024;
-/// The worker named in dead letters written by the consumer.
-pub const CONSUMER: &str = "consumer";
 
 /// What to do with one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,9 +155,10 @@ pub fn backoff_delay(attempt: u32, policy: &RetryPolicy, jitter: f64) -> u32 {
     backoff(attempt.max(1), policy, jitter, None, None, 0)
 }
 
-/// The decision when the consumer's own settings are incomplete (see [`crate::settings`]): like a
-/// SendGrid configuration error, it heals only when the operator fixes it, so retry after the
-/// configuration-error delay and dead-letter on the last attempt.
+/// The decision when the consumer's own settings are incomplete (see
+/// [`crate::delivery::settings`]): like a SendGrid configuration error, it heals only when the
+/// operator fixes it, so retry after the configuration-error delay and dead-letter on the last
+/// attempt.
 pub fn decide_misconfigured(problems: &str, attempt: u32, policy: &RetryPolicy) -> Decision {
     let reason = format!("consumer configuration incomplete: {problems}");
     if attempt.max(1) >= policy.max_attempts {
@@ -219,220 +210,12 @@ fn backoff(
     // At least a second: an immediate redelivery only adds load to a struggling SendGrid.
     u32::try_from(delay).unwrap_or(MAX_QUEUE_DELAY_SECS).max(1)
 }
-
-/// Why a queue body is not a message this consumer can send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UndecodableReason {
-    /// Not JSON (or a JSON string whose content is not JSON).
-    NotJson,
-    /// JSON, but not an object.
-    NotAnObject { found: &'static str },
-    /// No `v` field.
-    MissingVersion,
-    /// A `v` this consumer does not know (written by a newer or older producer).
-    UnknownVersion { found: String },
-    /// The right version, but fields are missing or have the wrong type.
-    Invalid { detail: String },
-}
-
-impl UndecodableReason {
-    /// A short stable code for logs and metrics.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotJson => "body_not_json",
-            Self::NotAnObject { .. } => "body_not_an_object",
-            Self::MissingVersion => "missing_version",
-            Self::UnknownVersion { .. } => "unknown_version",
-            Self::Invalid { .. } => "invalid_message",
-        }
-    }
-}
-
-impl std::fmt::Display for UndecodableReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NotJson => f.write_str("undecodable message: the body is not JSON"),
-            Self::NotAnObject { found } => write!(f, "undecodable message: the body is JSON {found}, not a message object"),
-            Self::MissingVersion => f.write_str("undecodable message: no version field \"v\""),
-            Self::UnknownVersion { found } => write!(
-                f,
-                "unknown message version v={found}: this consumer reads v={MESSAGE_VERSION}; deploy a consumer that knows it, then send the original back to the main queue"
-            ),
-            Self::Invalid { detail } => write!(f, "undecodable message (v={MESSAGE_VERSION}): {detail}"),
-        }
-    }
-}
-
 /// The decision for a body that cannot be read: dead-letter it at once (retrying cannot help).
 pub fn decide_undecodable(reason: &UndecodableReason) -> Decision {
     Decision::DeadLetter {
         reason: reason.to_string(),
     }
 }
-
-/// Reads a queue body into a message. The body may be the message object, a JSON string holding
-/// it (a text queue message), or a dead-letter wrapper around either (pasted back into the main
-/// queue to redeliver).
-pub fn decode_message(body: &Value) -> Result<BookingMessage, UndecodableReason> {
-    let original = original_message(body)?;
-    serde_json::from_value(original).map_err(|e| UndecodableReason::Invalid {
-        detail: truncate_bytes(&e.to_string(), 300).0,
-    })
-}
-
-/// The original message inside a body (see [`decode_message`]), checked for shape and version but
-/// not decoded into types: what the producer's replay route needs, without the size of the full
-/// decoder.
-pub fn original_message(body: &Value) -> Result<Value, UndecodableReason> {
-    let original = unwrap_original(body);
-    let map = match &original {
-        Value::Object(map) => map,
-        Value::String(text) => {
-            return Err(match serde_json::from_str::<Value>(text) {
-                Ok(inner) => UndecodableReason::NotAnObject {
-                    found: json_kind(&inner),
-                },
-                Err(_) => UndecodableReason::NotJson,
-            })
-        }
-        other => {
-            return Err(UndecodableReason::NotAnObject {
-                found: json_kind(other),
-            })
-        }
-    };
-    match map.get("v") {
-        None => return Err(UndecodableReason::MissingVersion),
-        Some(v) if v.as_u64() == Some(u64::from(MESSAGE_VERSION)) => {}
-        Some(v) => {
-            return Err(UndecodableReason::UnknownVersion {
-                found: truncate_bytes(&v.to_string(), 40).0,
-            })
-        }
-    }
-    let has_text = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-    let booking_uid = map.get("booking").and_then(|b| b.get("uid"));
-    if !(has_text(map.get("key")) && has_text(map.get("trigger")) && has_text(booking_uid)) {
-        return Err(UndecodableReason::Invalid {
-            detail: "a message needs key, trigger and booking.uid".to_owned(),
-        });
-    }
-    Ok(original)
-}
-
-/// [`decode_message`] for a body received as text.
-pub fn decode_message_str(body: &str) -> Result<BookingMessage, UndecodableReason> {
-    let value: Value = serde_json::from_str(body).map_err(|_| UndecodableReason::NotJson)?;
-    decode_message(&value)
-}
-
-/// The original inside a body: dead-letter wrappers are opened and JSON strings holding an object
-/// parsed (a few levels deep). Anything else comes back as it is (a string that is not a JSON
-/// object stays a string).
-pub fn unwrap_original(body: &Value) -> Value {
-    let mut current = body.clone();
-    for _ in 0..8 {
-        current = match current {
-            Value::String(ref text) => match serde_json::from_str::<Value>(text) {
-                Ok(inner @ Value::Object(_)) => inner,
-                _ => return current,
-            },
-            Value::Object(mut map) if is_wrapper(&map) => {
-                map.remove("original").unwrap_or(Value::Null)
-            }
-            other => return other,
-        };
-    }
-    current
-}
-
-fn is_wrapper(map: &serde_json::Map<String, Value>) -> bool {
-    map.get("dead_letter").is_some_and(Value::is_object) && map.contains_key("original")
-}
-
-/// Why and when a message was dead-lettered by the consumer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetterInfo {
-    pub reason: String,
-    /// The last SendGrid status, when there was one.
-    pub last_status: Option<u16>,
-    pub attempts: u32,
-    /// RFC 3339, given by the caller.
-    pub dead_lettered_at: String,
-    pub worker: String,
-    /// Set when `original` had to be replaced by the start of its JSON text to fit the queue.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub original_truncated: bool,
-}
-
-/// The wrapper the consumer sends to the dead-letter queue itself:
-/// `{"dead_letter": {...}, "original": <the message, intact>}`. Sending `original` (or the whole
-/// wrapper) back to the main queue redelivers the message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub dead_letter: DeadLetterInfo,
-    pub original: Value,
-}
-
-impl DeadLetter {
-    /// Wraps a body. A body that is already a wrapper (or a JSON string of one) is unwrapped
-    /// first, so wrappers never nest. The reason is capped at [`MAX_REASON_BYTES`].
-    pub fn new(
-        body: &Value,
-        reason: &str,
-        last_status: Option<u16>,
-        attempts: u32,
-        dead_lettered_at: &str,
-    ) -> DeadLetter {
-        let original = unwrap_original(body);
-        DeadLetter {
-            dead_letter: DeadLetterInfo {
-                reason: truncate_bytes(reason, MAX_REASON_BYTES).0,
-                last_status,
-                attempts,
-                dead_lettered_at: truncate_bytes(dead_lettered_at, 64).0,
-                worker: CONSUMER.to_owned(),
-                original_truncated: false,
-            },
-            original,
-        }
-    }
-
-    /// The JSON to send, at most [`MAX_DEAD_LETTER_BYTES`]. Messages are ≤ 64 KB by construction,
-    /// so `original` normally stays intact; a larger foreign body is replaced by the start of its
-    /// JSON text and `original_truncated` is set.
-    pub fn to_json(&self) -> String {
-        let json = serde_json::to_string(self).expect("dead letter serializes");
-        if json.len() <= MAX_DEAD_LETTER_BYTES {
-            return json;
-        }
-        let mut cut = self.clone();
-        cut.dead_letter.original_truncated = true;
-        // Escaping can grow text up to 6×; halve until it fits.
-        let text = serde_json::to_string(&self.original).unwrap_or_default();
-        let mut budget = MAX_DEAD_LETTER_BYTES / 2;
-        loop {
-            cut.original = Value::String(truncate_bytes(&text, budget).0);
-            let json = serde_json::to_string(&cut).expect("dead letter serializes");
-            if json.len() <= MAX_DEAD_LETTER_BYTES || budget == 0 {
-                return json;
-            }
-            budget /= 2;
-        }
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,160 +481,24 @@ mod tests {
         assert_eq!(delay(&decide(&status(500), 0, &p, 0.0, NOW)), 5);
     }
 
-    fn message_json() -> Value {
-        let m = crate::email::tests::sample("booking-created");
-        serde_json::from_str(&m.to_json()).unwrap()
-    }
-
     #[test]
-    fn decodes_messages_strings_and_wrappers() {
-        let original = message_json();
-        let expected = decode_message(&original).unwrap();
-        assert_eq!(expected.booking.uid, "bkg_8Jq2Xz4TnR5wLm3Yv");
-        assert_eq!(
-            decode_message(&Value::String(original.to_string())).unwrap(),
-            expected
-        );
-        assert_eq!(decode_message_str(&original.to_string()).unwrap(), expected);
-
-        let wrapped = DeadLetter::new(
-            &original,
-            "SendGrid server error (503)",
-            Some(503),
-            6,
-            "2026-02-10T18:00:00Z",
-        );
-        let wrapped_json = wrapped.to_json();
-        let as_value: Value = serde_json::from_str(&wrapped_json).unwrap();
-        assert_eq!(
-            as_value["dead_letter"]["reason"],
-            "SendGrid server error (503)"
-        );
-        assert_eq!(as_value["dead_letter"]["last_status"], 503);
-        assert_eq!(as_value["dead_letter"]["attempts"], 6);
-        assert_eq!(
-            as_value["dead_letter"]["dead_lettered_at"],
-            "2026-02-10T18:00:00Z"
-        );
-        assert_eq!(as_value["dead_letter"]["worker"], "consumer");
-        assert!(as_value["dead_letter"].get("original_truncated").is_none());
-        assert_eq!(
-            as_value["original"], original,
-            "the original travels intact"
-        );
-        // Pasting the wrapper (as JSON or as a text body) back delivers the original.
-        assert_eq!(decode_message(&as_value).unwrap(), expected);
-        assert_eq!(decode_message_str(&wrapped_json).unwrap(), expected);
-        assert_eq!(
-            decode_message(&Value::String(wrapped_json.clone())).unwrap(),
-            expected
-        );
-        // A wrapper around a text body.
-        let text_wrapped =
-            DeadLetter::new(&Value::String(original.to_string()), "x", None, 1, "t").to_json();
-        assert_eq!(decode_message_str(&text_wrapped).unwrap(), expected);
-        // Wrapping a wrapper does not nest.
-        let again = DeadLetter::new(&as_value, "again", None, 2, "t2");
-        assert_eq!(again.original, original);
-        assert_eq!(again.dead_letter.last_status, None);
-        let null_status: Value = serde_json::from_str(&again.to_json()).unwrap();
-        assert_eq!(null_status["dead_letter"]["last_status"], Value::Null);
-    }
-
-    #[test]
-    fn undecodable_bodies_have_reasons() {
-        let cases: [(Value, &str); 6] = [
-            (Value::String("not json".into()), "body_not_json"),
-            (json!([1, 2]), "body_not_an_object"),
-            (json!(null), "body_not_an_object"),
-            (json!({"key": "k"}), "missing_version"),
-            (json!({"v": 2, "key": "k"}), "unknown_version"),
-            (json!({"v": 1, "key": "k"}), "invalid_message"),
-        ];
-        for (body, code) in cases {
+    fn undecodable_bodies_dead_letter_at_once() {
+        use crate::contract::decode::decode_message;
+        use serde_json::Value;
+        for body in [
+            Value::String("not json".into()),
+            json!([1, 2]),
+            json!(null),
+            json!({"key": "k"}),
+            json!({"v": 2, "key": "k"}),
+            json!({"v": 1, "key": "k"}),
+        ] {
             let err = decode_message(&body).unwrap_err();
-            assert_eq!(err.code(), code, "{body}");
             let decision = decide_undecodable(&err);
             assert!(
                 matches!(&decision, Decision::DeadLetter { reason } if !reason.is_empty()),
                 "{decision:?}"
             );
         }
-        let err = decode_message(&json!({"v": "1"})).unwrap_err();
-        assert_eq!(
-            err,
-            UndecodableReason::UnknownVersion {
-                found: "\"1\"".into()
-            }
-        );
-        assert!(err.to_string().contains("this consumer reads v=1"), "{err}");
-        let err = decode_message(&json!({"v": 1, "key": "k"})).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("needs key, trigger and booking.uid"),
-            "{err}"
-        );
-        let mut no_received_at = message_json();
-        no_received_at
-            .as_object_mut()
-            .unwrap()
-            .remove("received_at");
-        let err = decode_message(&no_received_at).unwrap_err();
-        assert!(err.to_string().contains("missing field"), "{err}");
-        let mut bad_trigger = message_json();
-        bad_trigger["trigger"] = json!("BOOKING_PAID");
-        assert!(decode_message(&bad_trigger)
-            .unwrap_err()
-            .to_string()
-            .contains("BOOKING_PAID"));
-        assert_eq!(
-            decode_message_str("{").unwrap_err(),
-            UndecodableReason::NotJson
-        );
-        assert_eq!(
-            decode_message(&Value::String("[1]".into()))
-                .unwrap_err()
-                .code(),
-            "body_not_an_object"
-        );
-        // An undecodable text body is kept as text in its wrapper, also when re-wrapped.
-        let w = DeadLetter::new(
-            &Value::String("not json".into()),
-            "undecodable",
-            None,
-            1,
-            "t",
-        );
-        assert_eq!(w.original, Value::String("not json".into()));
-        let again = DeadLetter::new(
-            &serde_json::from_str(&w.to_json()).unwrap(),
-            "again",
-            None,
-            1,
-            "t",
-        );
-        assert_eq!(again.original, Value::String("not json".into()));
-    }
-
-    #[test]
-    fn dead_letters_fit_the_queue() {
-        let long_reason = "r".repeat(10_000);
-        let w = DeadLetter::new(&message_json(), &long_reason, None, 1, "t");
-        assert!(w.dead_letter.reason.len() <= MAX_REASON_BYTES);
-        // A largest-possible message stays intact.
-        let mut big = message_json();
-        big["booking"]["notes"] = Value::String("\u{1}".repeat(10_000)); // 6 bytes each in JSON
-        let json = DeadLetter::new(&big, &long_reason, Some(500), 3, "t").to_json();
-        assert!(json.len() <= MAX_DEAD_LETTER_BYTES);
-        assert_eq!(
-            serde_json::from_str::<Value>(&json).unwrap()["original"],
-            big
-        );
-        // A foreign body too large to carry is cut, and says so.
-        let huge = Value::String("\"".repeat(200_000));
-        let json = DeadLetter::new(&huge, "undecodable", None, 1, "t").to_json();
-        assert!(json.len() <= MAX_DEAD_LETTER_BYTES, "{}", json.len());
-        let v: Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(v["dead_letter"]["original_truncated"], true);
     }
 }

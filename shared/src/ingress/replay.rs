@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::delivery::original_message;
+use crate::contract::decode::original_message;
 use crate::ingress::Reply;
 
 pub const REPLAY_PATH: &str = "/admin/replay";
@@ -207,7 +207,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::DeadLetter;
+    use crate::contract::dead_letter::DeadLetter;
 
     fn message() -> Value {
         let body = std::fs::read(concat!(
@@ -215,8 +215,8 @@ mod tests {
             "/../samples/booking-created.json"
         ))
         .unwrap();
-        match crate::webhook::parse_delivery(&body, "2026-02-10T17:03:13.000Z").unwrap() {
-            crate::webhook::Delivery::Booking(m) => serde_json::to_value(*m).unwrap(),
+        match crate::ingress::envelope::parse_delivery(&body, "2026-02-10T17:03:13.000Z").unwrap() {
+            crate::ingress::envelope::Delivery::Booking(m) => serde_json::to_value(*m).unwrap(),
             _ => unreachable!(),
         }
     }

@@ -1,19 +1,33 @@
 //! The producer's decisions, as data: which route a request takes, and what to answer and
 //! enqueue for a webhook body. The producer worker only reads the request, calls these, sends the
 //! message and writes the [`Reply`].
+//!
+//! The producer's side of the queue, with its parts:
+//! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
+//! - [`envelope`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
+//! - [`payload`]: tolerant extraction of a booking from Cal.com's payload (and the hand-written
+//!   JSON object reader both of those use).
+//! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue.
+//!
+//! It writes messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
+
+pub mod envelope;
+pub mod payload;
+pub mod replay;
+pub mod signature;
 
 use serde_json::json;
 
-use crate::message::BookingMessage;
-use crate::signature::{self, WebhookSecrets};
-use crate::webhook::{self, BodyError, Delivery};
+use crate::contract::message::BookingMessage;
+use envelope::{BodyError, Delivery};
+use signature::WebhookSecrets;
 
 /// The webhook route.
 pub const WEBHOOK_PATH: &str = "/api/calcom-webhook";
 
 /// Largest body we read. Real deliveries are 2–5 KB; Cal.com does not retry, so the limit is
 /// generous (a booking form with long answers must not be lost). The message we enqueue is capped
-/// separately at [`crate::message::MAX_MESSAGE_BYTES`].
+/// separately at [`crate::contract::message::MAX_MESSAGE_BYTES`].
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The producer's health route.
@@ -25,7 +39,7 @@ pub enum Route {
     Webhook,
     /// `GET /healthz`: version and whether the configuration is complete.
     Health,
-    /// `POST /admin/replay` (see [`crate::replay`]).
+    /// `POST /admin/replay` (see [`crate::ingress::replay`]).
     Replay,
     /// Known path, wrong method: answer 405 with `Allow`.
     MethodNotAllowed {
@@ -43,8 +57,10 @@ pub fn route(method: &str, path: &str) -> Route {
     match (path, method) {
         (WEBHOOK_PATH, "POST") => Route::Webhook,
         (HEALTH_PATH, "GET" | "HEAD") => Route::Health,
-        (crate::replay::REPLAY_PATH, "POST") => Route::Replay,
-        (WEBHOOK_PATH | crate::replay::REPLAY_PATH, _) => Route::MethodNotAllowed { allow: "POST" },
+        (crate::ingress::replay::REPLAY_PATH, "POST") => Route::Replay,
+        (WEBHOOK_PATH | crate::ingress::replay::REPLAY_PATH, _) => {
+            Route::MethodNotAllowed { allow: "POST" }
+        }
         (HEALTH_PATH, _) => Route::MethodNotAllowed { allow: "GET" },
         _ => Route::NotFound,
     }
@@ -173,11 +189,11 @@ pub fn accept_webhook(
     if let Err(e) = signature::verify(secrets, signature_header, body) {
         return Ingress::Reply(Reply::error(401, e.code(), e.message()));
     }
-    match webhook::parse_delivery(body, received_at) {
+    match envelope::parse_delivery(body, received_at) {
         Err(e) => Ingress::Reply(body_error(&e)),
         Ok(Delivery::Ping) => Ingress::Reply(Reply::new(
             200,
-            json!({ "status": "ok", "event": webhook::PING }),
+            json!({ "status": "ok", "event": envelope::PING }),
         )),
         Ok(Delivery::Ignored { trigger }) => Ingress::Reply(Reply::new(
             200,

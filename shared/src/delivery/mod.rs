@@ -1,0 +1,18 @@
+//! The consumer's side: everything it decides for one queue message, as data.
+//!
+//! - [`policy`]: the ack / retry / dead-letter decision (backoff with jitter, server hints,
+//!   configuration errors, giving up).
+//! - [`ledger`]: the delivery ledger protocol (claim, record, duplicates, unknown outcomes).
+//! - [`email`]: the staff email for a message (subject, text and HTML via Askama templates).
+//! - [`sendgrid`]: the Mail Send request body and reading SendGrid's answer.
+//! - [`settings`]: the consumer's vars and secrets, validated.
+//! - [`when`]: Cal.com times shown in IANA zones (bundled tz database), ranges and durations.
+//!
+//! It reads messages through [`crate::contract`] and never uses the producer's side (`ingress`).
+
+pub mod email;
+pub mod ledger;
+pub mod policy;
+pub mod sendgrid;
+pub mod settings;
+pub mod when;
