@@ -1,117 +1,58 @@
-//! The delivery ledger in D1 (binding `LEDGER`): runs the statements `shared::delivery::ledger`
-//! defines.
-//! Every error is returned: the caller treats an unreachable ledger as transient and retries,
-//! never sending blind.
+//! Runs the delivery ledger's calls (`shared::delivery::ledger`) on D1 (binding `LEDGER`): each
+//! call is one `batch` (one round trip, one transaction), raced against its time limit. It only
+//! reports what happened; `shared::delivery::protocol` decides what that means.
 
-use serde::Deserialize;
-use shared::contract::message::BookingMessage;
-use shared::delivery::ledger::{self, LedgerRow, UnknownOutcomePolicy};
+use std::time::Duration;
+
+use futures_util::future::{join_all, select, Either};
+use shared::delivery::ledger::{LedgerAnswer, LedgerCall, LedgerRow, SqlValue};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Result};
+use worker::{D1Database, D1PreparedStatement, Delay};
 
-const BINDING: &str = "LEDGER";
+pub const BINDING: &str = "LEDGER";
 
-pub struct Ledger {
-    db: D1Database,
+/// Runs every call at once; the answers in order.
+pub async fn run_all(db: Option<&D1Database>, calls: &[LedgerCall]) -> Vec<LedgerAnswer> {
+    join_all(calls.iter().map(|call| run(db, call))).await
 }
 
-/// The outcome of a claim.
-pub enum Claim {
-    /// Ours: send now.
-    Claimed,
-    /// Someone else's, or the key is done: the row as it stands (if any).
-    Lost(Option<LedgerRow>),
-}
-
-#[derive(Deserialize)]
-struct ClaimedRow {
-    claim_id: String,
-}
-
-impl Ledger {
-    pub fn open(env: &Env) -> Result<Ledger> {
-        Ok(Ledger {
-            db: env.d1(BINDING)?,
+pub async fn run(db: Option<&D1Database>, call: &LedgerCall) -> LedgerAnswer {
+    let Some(db) = db else {
+        return LedgerAnswer::Failed(format!(
+            "no D1 binding {BINDING} (see wrangler.consumer.toml)"
+        ));
+    };
+    let statements: worker::Result<Vec<D1PreparedStatement>> = call
+        .statements
+        .iter()
+        .map(|s| {
+            db.prepare(s.sql)
+                .bind(&s.params.iter().map(param).collect::<Vec<_>>())
         })
-    }
-
-    pub async fn claim(
-        &self,
-        message: &BookingMessage,
-        claim_id: &str,
-        now_ms: f64,
-        ttl_ms: u64,
-        policy: UnknownOutcomePolicy,
-    ) -> Result<Claim> {
-        let claimed: Option<ClaimedRow> = self
-            .db
-            .prepare(ledger::CLAIM_SQL)
-            .bind(&[
-                message.key.as_str().into(),
-                claim_id.into(),
-                now_ms.into(),
-                message.trigger.as_str().into(),
-                message.booking.uid.as_str().into(),
-                JsValue::from(u8::from(policy.retries_unknown())),
-                (now_ms - ttl_ms as f64).into(),
-            ])?
-            .first(None)
-            .await?;
-        if claimed.is_some_and(|row| row.claim_id == claim_id) {
-            return Ok(Claim::Claimed);
+        .collect();
+    let statements = match statements {
+        Ok(statements) => statements,
+        Err(e) => return LedgerAnswer::Failed(e.to_string()),
+    };
+    let work = async move {
+        let results = db.batch(statements).await?;
+        match results.last() {
+            Some(last) => last.results::<LedgerRow>(),
+            None => Ok(Vec::new()),
         }
-        let row = self
-            .db
-            .prepare(ledger::ROW_SQL)
-            .bind(&[message.key.as_str().into()])?
-            .first(None)
-            .await?;
-        Ok(Claim::Lost(row))
+    };
+    let limit = Delay::from(Duration::from_millis(u64::from(call.timeout_ms)));
+    match select(Box::pin(work), limit).await {
+        Either::Left((Ok(rows), _)) => LedgerAnswer::Rows(rows),
+        Either::Left((Err(e), _)) => LedgerAnswer::Failed(e.to_string()),
+        Either::Right(_) => LedgerAnswer::TimedOut,
     }
+}
 
-    pub async fn mark_sent(
-        &self,
-        key: &str,
-        message_id: Option<&str>,
-        status: u16,
-        now_ms: f64,
-    ) -> Result<()> {
-        let message_id = message_id.map_or(JsValue::NULL, JsValue::from);
-        self.db
-            .prepare(ledger::MARK_SENT_SQL)
-            .bind(&[key.into(), message_id, now_ms.into(), status.into()])?
-            .run()
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failed (`unknown == false`) or unknown-outcome attempt, releasing our claim.
-    pub async fn settle(
-        &self,
-        key: &str,
-        claim_id: &str,
-        unknown: bool,
-        status: Option<u16>,
-        note: &str,
-        now_ms: f64,
-    ) -> Result<()> {
-        let sql = if unknown {
-            ledger::MARK_UNKNOWN_SQL
-        } else {
-            ledger::RELEASE_SQL
-        };
-        let status = status.map_or(JsValue::NULL, JsValue::from);
-        self.db
-            .prepare(sql)
-            .bind(&[
-                key.into(),
-                claim_id.into(),
-                status,
-                note.into(),
-                now_ms.into(),
-            ])?
-            .run()
-            .await?;
-        Ok(())
+fn param(value: &SqlValue) -> JsValue {
+    match value {
+        SqlValue::Null => JsValue::NULL,
+        SqlValue::Integer(n) => JsValue::from_f64(*n as f64),
+        SqlValue::Text(text) => JsValue::from_str(text),
     }
 }

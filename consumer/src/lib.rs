@@ -1,28 +1,23 @@
 //! Consumer worker: takes batches from `booking-events`, sends one staff email per message through
-//! SendGrid, and acks, retries or dead-letters each message on its own.
+//! SendGrid, and acks, retries or dead-letters each message.
 //!
-//! A thin shell: `shared` reads the message (`shared::contract`), renders the email, builds the
-//! request and makes every decision (`shared::delivery`); this crate reads the queue, does the
-//! HTTP call, and carries out the decision. It never returns an error from the handler
-//! (workers-rs would panic and kill the isolate): every message is acked, retried or
-//! dead-lettered explicitly.
+//! A thin shell around `shared::delivery::protocol`: the core decides every step of a batch
+//! (claim in the ledger, send, record, dead-letter, ack or retry) and returns it as data; this
+//! crate runs the D1 calls, the HTTP requests and the queue calls it asks for, and feeds the
+//! answers back. The loop in [`queue`] holds no decision.
 
 mod ledger;
 mod log;
-mod notify;
 mod queue_message;
 mod report;
 mod send;
 
-use futures_util::StreamExt;
-use shared::contract::dead_letter::DeadLetter;
-use shared::contract::decode::decode_message;
-use shared::delivery::policy::{self, Decision};
-use shared::delivery::settings::{Misconfigured, Settings};
+use shared::delivery::protocol::{Action, Background, Batch, Event, Settlement, Step};
+use shared::delivery::settings::Settings;
 use shared::logging::{Level, LOG_LEVEL_ENV};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
-use worker::{Env, QueueContentType, RawMessageBuilder};
+use worker::{Context, Env, QueueContentType, RawMessageBuilder};
 
 use crate::log::Logger;
 use crate::queue_message::QueueMessage;
@@ -30,11 +25,13 @@ use crate::queue_message::QueueMessage;
 /// Producer binding of `booking-events-dlq`, for dead letters that carry their reason.
 const DEAD_LETTERS: &str = "DEAD_LETTERS";
 
-/// Workers allow 6 simultaneous outbound connections per invocation.
-const MAX_IN_FLIGHT: usize = 6;
-
 /// The queue handler, exported by hand instead of `#[event(queue)]` so that each message's
 /// `attempts` (not exposed by workers-rs 0.8) can be read from the JS objects.
+///
+/// Because it is exported by hand, an `Err` rejects the handler's promise (no panic, the isolate
+/// lives): Queues then retries every message of the batch that was not acked or retried
+/// explicitly. It returns one when the runtime would not list the batch's messages or refused an
+/// ack or a retry; every other outcome is a per-message decision.
 #[wasm_bindgen(
     wasm_bindgen = ::worker::wasm_bindgen,
     wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
@@ -45,107 +42,93 @@ pub async fn queue(
     env: Env,
     ctx: worker::worker_sys::Context,
 ) -> Result<JsValue, JsValue> {
-    let ctx = worker::Context::new(ctx);
-    let settings = Settings::from_lookup(|name| lookup(&env, name));
-    let level = Level::parse(lookup(&env, LOG_LEVEL_ENV).as_deref()).unwrap_or(Level::Info);
+    let ctx = Context::new(ctx);
+    let config = Settings::from_lookup(|name| lookup(&env, name));
     let logger = Logger {
-        level,
+        level: log_level(&env),
         env: &env,
         ctx: &ctx,
     };
-    if let Err(misconfigured) = &settings {
+    if let Err(misconfigured) = &config {
         log::misconfigured(&logger, &misconfigured.summary());
     }
-    let messages = queue_message::messages(&batch);
-    futures_util::stream::iter(messages.iter())
-        .map(|message| deliver(message, &env, &settings, &logger))
-        .buffer_unordered(MAX_IN_FLIGHT)
-        .collect::<Vec<()>>()
-        .await;
-    Ok(JsValue::UNDEFINED)
-}
+    let messages = queue_message::messages(&batch)?;
+    let inbound = messages.iter().map(QueueMessage::inbound).collect();
+    let api_key = config.as_ref().map_or("", |s| s.api_key.as_str());
+    let db = env.d1(ledger::BINDING).ok();
 
-/// A var or a secret by name.
-fn lookup(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(name).map(|s| s.to_string()))
-        .ok()
-}
-
-/// One message, start to finish: decide, then act on the decision.
-async fn deliver(
-    message: &QueueMessage,
-    env: &Env,
-    settings: &Result<Settings, Misconfigured>,
-    logger: &Logger<'_>,
-) {
-    let attempt = message.attempts();
-    let body = message.body();
-    let mut trace = log::Trace::new(attempt, logger);
-
-    let decision = match settings {
-        Err(misconfigured) => {
-            policy::decide_misconfigured(&misconfigured.summary(), attempt, &misconfigured.retry)
-        }
-        Ok(settings) => match decode_message(&body) {
-            Err(reason) => {
-                trace.undecodable(reason.code());
-                policy::decide_undecodable(&reason)
-            }
-            Ok(booking_message) => {
-                trace.message(&booking_message);
-                notify::notify(&booking_message, settings, env, attempt, &mut trace).await
-            }
-        },
+    let mut batch = Batch::new(inbound, &config, random_seed());
+    let mut event = Event::Start;
+    let settlement = loop {
+        event = match batch.advance(event, now_ms()) {
+            Step::Ledger(calls) => Event::Ledger(ledger::run_all(db.as_ref(), &calls).await),
+            Step::Send(plan) => Event::Sent(send::send_all(&plan, api_key).await),
+            Step::DeadLetter(letters) => Event::DeadLettered(dead_letters(&env, &letters).await),
+            Step::Settle(settlement) => break settlement,
+        };
     };
-    act(message, env, &body, decision, &trace).await;
+    settle(&messages, settlement, &logger)
 }
 
-async fn act(
-    message: &QueueMessage,
-    env: &Env,
-    body: &serde_json::Value,
-    decision: Decision,
-    trace: &log::Trace<'_>,
-) {
-    match decision {
-        Decision::Ack => {
-            message.ack();
-            trace.log_ack();
-        }
-        Decision::Retry {
-            delay_seconds,
-            reason,
-        } => {
-            message.retry_after(delay_seconds);
-            trace.log_retry(delay_seconds, &reason);
-        }
-        Decision::DeadLetter { reason } => {
-            let wrapper = DeadLetter::new(
-                body,
-                &reason,
-                trace.status(),
-                message.attempts(),
-                &now_iso(),
-            );
-            match send_dead_letter(env, &wrapper.to_json()).await {
-                Ok(()) => {
-                    message.ack();
-                    trace.log_dead_letter("message_dead_lettered", &reason);
-                }
-                Err(e) => {
-                    // Not lost: retried, and on its last attempt the queue itself moves it to
-                    // the dead-letter queue unchanged.
-                    message.retry_after(60);
-                    trace.log_dead_letter(
-                        "dead_letter_send_failed",
-                        &format!("{reason}; DLQ send failed: {e}"),
-                    );
-                }
-            }
+/// Carries out the settlement: acks and retries, log lines, background records.
+fn settle(
+    messages: &[QueueMessage],
+    settlement: Settlement,
+    logger: &Logger<'_>,
+) -> Result<JsValue, JsValue> {
+    let mut refused = Ok(JsValue::UNDEFINED);
+    for (message, action) in messages.iter().zip(&settlement.actions) {
+        let done = match *action {
+            Action::Ack => message.ack(),
+            Action::Retry { delay_seconds } => message.retry_after(delay_seconds),
+        };
+        if let Err(e) = done {
+            refused = Err(e);
         }
     }
+    for line in &settlement.lines {
+        logger.emit(line);
+    }
+    for (name, line) in &settlement.notices {
+        log::once(name, || logger.emit(line));
+    }
+    if !settlement.background.is_empty() {
+        let (env, level) = (logger.env.clone(), logger.level);
+        logger
+            .ctx
+            .wait_until(record_in_background(env, level, settlement.background));
+    }
+    refused
+}
+
+/// Keeps writing records the batch could not, with pauses; logs each that never lands.
+async fn record_in_background(env: Env, level: Level, jobs: Vec<Background>) {
+    let db = env.d1(ledger::BINDING).ok();
+    for job in jobs {
+        let mut written = false;
+        for pause in job.pauses_ms {
+            worker::Delay::from(std::time::Duration::from_millis(u64::from(*pause))).await;
+            written = ledger::run(db.as_ref(), &job.call).await.is_written();
+            if written {
+                break;
+            }
+        }
+        if !written {
+            log::emit_detached(&env, level, &job.gave_up).await;
+        }
+    }
+}
+
+async fn dead_letters(env: &Env, letters: &[String]) -> Vec<Result<(), String>> {
+    let mut answers = Vec::with_capacity(letters.len());
+    for letter in letters {
+        answers.push(
+            send_dead_letter(env, letter)
+                .await
+                .map_err(|e| e.to_string()),
+        );
+    }
+    answers
 }
 
 async fn send_dead_letter(env: &Env, json: &str) -> worker::Result<()> {
@@ -157,29 +140,31 @@ async fn send_dead_letter(env: &Env, json: &str) -> worker::Result<()> {
         .await
 }
 
-/// 16 random hex characters (a claim id in the delivery ledger).
-fn random_hex() -> String {
+/// A var or a secret by name.
+fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|s| s.to_string()))
+        .ok()
+}
+
+fn log_level(env: &Env) -> Level {
+    Level::parse(lookup(env, LOG_LEVEL_ENV).as_deref()).unwrap_or(Level::Info)
+}
+
+/// A random seed for the batch's claim id and jitter; the clock if the runtime gives none.
+fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
-    // Without randomness, the clock still makes claim ids distinct enough between attempts.
     if getrandom::fill(&mut bytes).is_err() {
-        bytes = JsDate::now().to_bits().to_le_bytes();
+        return JsDate::now().to_bits();
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    u64::from_le_bytes(bytes)
 }
 
-/// A uniform number in [0, 1) for backoff jitter; 0.5 if the runtime gives no randomness.
-fn jitter() -> f64 {
-    let mut bytes = [0u8; 8];
-    match getrandom::fill(&mut bytes) {
-        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
-        Err(_) => 0.5,
-    }
+fn now_ms() -> i64 {
+    JsDate::now() as i64
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     (JsDate::now() / 1000.0) as u64
-}
-
-fn now_iso() -> String {
-    String::from(JsDate::new_0().to_iso_string())
 }

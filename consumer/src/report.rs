@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::AtomicU64;
 
-use shared::sentry::{outgoing, RateLimit, Report, SENTRY_DSN_ENV};
+use shared::sentry::{outgoing, Outgoing, RateLimit, Report, SENTRY_DSN_ENV};
 use worker::js_sys::Date as JsDate;
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, Fetch, Headers, Method, Request, RequestInit};
@@ -19,9 +19,22 @@ thread_local! {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 pub fn report(env: &Env, ctx: &Context, report: &Report) {
+    if let Some(event) = prepare(env, report) {
+        ctx.wait_until(post(event));
+    }
+}
+
+/// [`report`] from inside `ctx.wait_until` (a background record that never landed): posts now.
+pub async fn report_now(env: &Env, report: &Report<'_>) {
+    if let Some(event) = prepare(env, report) {
+        post(event).await;
+    }
+}
+
+fn prepare(env: &Env, report: &Report) -> Option<Outgoing> {
     let dsn = env.secret(SENTRY_DSN_ENV).ok().map(|s| s.to_string());
     let now_iso = String::from(JsDate::new_0().to_iso_string());
-    let event = LIMIT.with(|limit| {
+    LIMIT.with(|limit| {
         outgoing(
             dsn.as_deref(),
             report,
@@ -30,19 +43,18 @@ pub fn report(env: &Env, ctx: &Context, report: &Report) {
             &mut limit.borrow_mut(),
             &COUNTER,
         )
-    });
-    if let Some(event) = event {
-        ctx.wait_until(async move {
-            let headers = Headers::new();
-            let _ = headers.set("X-Sentry-Auth", &event.auth);
-            let _ = headers.set("Content-Type", "application/x-sentry-envelope");
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(JsValue::from_str(&event.body)));
-            if let Ok(request) = Request::new_with_init(&event.url, &init) {
-                let _ = Fetch::Request(request).send().await;
-            }
-        });
+    })
+}
+
+async fn post(event: Outgoing) {
+    let headers = Headers::new();
+    let _ = headers.set("X-Sentry-Auth", &event.auth);
+    let _ = headers.set("Content-Type", "application/x-sentry-envelope");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&event.body)));
+    if let Ok(request) = Request::new_with_init(&event.url, &init) {
+        let _ = Fetch::Request(request).send().await;
     }
 }

@@ -1,62 +1,63 @@
-//! The one HTTP call: `POST {SENDGRID_API_BASE}/v3/mail/send`, raced against a timeout.
+//! The HTTP calls of a send step: `POST {SENDGRID_API_BASE}/v3/mail/send` for each request body,
+//! at most `max_in_flight` at once, each raced against the timeout. Reports SendGrid's answers;
+//! `shared` reads them.
 
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use shared::delivery::sendgrid::{mail_send_url, SendResult};
-use shared::delivery::settings::Settings;
+use futures_util::StreamExt;
+use shared::delivery::protocol::{SendAnswer, SendPlan};
+use shared::delivery::sendgrid::SendResult;
+use worker::js_sys::Date as JsDate;
 use worker::wasm_bindgen::JsValue;
 use worker::{
     AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
 };
 
-/// SendGrid's answer, and its `X-Message-ID` when it accepted the email.
-pub struct Sent {
-    pub result: SendResult,
-    pub message_id: Option<String>,
+/// Sends every body of the plan; the answers in the plan's order.
+pub async fn send_all(plan: &SendPlan, api_key: &str) -> Vec<SendAnswer> {
+    futures_util::stream::iter(plan.bodies.iter())
+        .map(|body| mail_send(plan, api_key, body))
+        .buffered(plan.max_in_flight.max(1))
+        .collect()
+        .await
 }
 
-/// Sends the request body and reads SendGrid's answer. A redirect is not followed (it means
-/// `SENDGRID_API_BASE` is wrong); no answer within the timeout aborts the request.
-pub async fn mail_send(settings: &Settings, body: String) -> Sent {
+/// One request. A redirect is not followed (it means `SENDGRID_API_BASE` is wrong); no answer
+/// within the timeout aborts the request.
+async fn mail_send(plan: &SendPlan, api_key: &str, body: &str) -> SendAnswer {
     let controller = AbortController::default();
     let signal = controller.signal();
+    let started = JsDate::now();
     let attempt = async move {
         let headers = Headers::new();
-        headers.set("Authorization", &format!("Bearer {}", settings.api_key))?;
+        headers.set("Authorization", &format!("Bearer {api_key}"))?;
         headers.set("Content-Type", "application/json")?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
             .with_redirect(RequestRedirect::Manual)
-            .with_body(Some(JsValue::from_str(&body)));
-        let request = Request::new_with_init(&mail_send_url(&settings.api_base), &init)?;
+            .with_body(Some(JsValue::from_str(body)));
+        let request = Request::new_with_init(&plan.url, &init)?;
         let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
-        let status = response.status_code();
         let header = |name: &str| response.headers().get(name).ok().flatten();
         let (retry_after, reset) = (header("Retry-After"), header("X-RateLimit-Reset"));
         let message_id = header("X-Message-ID");
-        // Only error bodies are read (for the reason); a 202 has none.
-        let text = if status >= 300 {
-            response.text().await.unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok::<_, worker::Error>((status, retry_after, reset, text, message_id))
+        let status = response.status_code();
+        // An accepted send has an empty body; an error's body says why.
+        let text = response.text().await.unwrap_or_default();
+        let result = SendResult::from_response(
+            status,
+            retry_after.as_deref(),
+            reset.as_deref(),
+            &text,
+            crate::now_unix(),
+        );
+        Ok::<_, worker::Error>((result, message_id))
     };
-    let timeout = Delay::from(Duration::from_millis(u64::from(settings.timeout_ms)));
-    let outcome = select(Box::pin(attempt), timeout).await;
-    let (result, message_id) = match outcome {
-        Either::Left((Ok((status, retry_after, reset, text, message_id)), _)) => {
-            let result = SendResult::from_response(
-                status,
-                retry_after.as_deref(),
-                reset.as_deref(),
-                &text,
-                crate::now_unix(),
-            );
-            (result, message_id)
-        }
+    let timeout = Delay::from(Duration::from_millis(u64::from(plan.timeout_ms)));
+    let (result, message_id) = match select(Box::pin(attempt), timeout).await {
+        Either::Left((Ok(answer), _)) => answer,
         Either::Left((Err(e), _)) => (SendResult::NetworkError(e.to_string()), None),
         Either::Right((_, pending)) => {
             drop(pending);
@@ -64,5 +65,9 @@ pub async fn mail_send(settings: &Settings, body: String) -> Sent {
             (SendResult::Timeout, None)
         }
     };
-    Sent { result, message_id }
+    SendAnswer {
+        result,
+        message_id,
+        duration_ms: (JsDate::now() - started).max(0.0).round() as u64,
+    }
 }

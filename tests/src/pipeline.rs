@@ -50,6 +50,8 @@ pub struct PipelineOptions {
     /// Fixed ports for a person's local run (tests pick free ones).
     pub port: Option<u16>,
     pub stub_port: Option<u16>,
+    /// The consumer's `max_batch_timeout` in seconds (production: 5; tests batch after 1).
+    pub batch_timeout_secs: u32,
     /// wrangler's `--log-level`: `log` shows the workers' console.log lines (`info` does not); load runs use `warn`.
     pub log_level: &'static str,
 }
@@ -77,6 +79,7 @@ impl Default for PipelineOptions {
             with_gateway: true,
             port: None,
             stub_port: None,
+            batch_timeout_secs: 1,
             log_level: "log",
         }
     }
@@ -111,6 +114,7 @@ impl Pipeline {
         ]);
         vars.extend(options.vars.clone());
         let with_consumer = options.with_consumer;
+        let batch_timeout = i64::from(options.batch_timeout_secs);
         let mut configs = Vec::new();
         if options.with_gateway {
             configs.push(write_config(
@@ -138,10 +142,10 @@ impl Pipeline {
                 "wrangler.consumer.toml",
                 &vars,
                 |doc| {
-                    // Batches after 1 s instead of the production 5 s.
+                    // Batches after 1 s (unless a test asks otherwise) instead of the production 5 s.
                     let consumers = doc["queues"]["consumers"].as_array_of_tables_mut();
                     for consumer in consumers.expect("consumer config").iter_mut() {
-                        consumer["max_batch_timeout"] = toml_edit::value(1);
+                        consumer["max_batch_timeout"] = toml_edit::value(batch_timeout);
                     }
                 },
             )?);

@@ -346,6 +346,31 @@ async fn close_fault_gives_a_connection_error_not_a_response() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
+#[tokio::test]
+async fn accept_then_close_delivers_the_email_but_gives_no_answer() {
+    let stub = stub();
+    stub.push_fault(FaultRule::times(Fault::AcceptThenClose, 1));
+    let client = client();
+    let error = send_with(&client, &stub, &mail("accepted"))
+        .await
+        .expect_err("no HTTP answer after the accept");
+    assert!(error.status().is_none(), "{error:?}");
+    // The email went out all the same: that is what makes the outcome unknown to the sender.
+    assert_eq!(stub.emails().len(), 1);
+    assert_eq!(stub.attempts()[0].status, 202);
+    assert_eq!(
+        stub.attempts()[0].fault.as_deref(),
+        Some("accept_then_close")
+    );
+    // An invalid request is still refused as usual under the rule.
+    stub.push_fault(FaultRule::times(Fault::AcceptThenClose, 1));
+    let response = send_with(&client, &stub, &json!({"personalizations": []}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stub.emails().len(), 1);
+}
+
 #[test]
 fn close_fault_resets_a_raw_tcp_connection_without_a_runtime() {
     let stub = stub();

@@ -2,35 +2,42 @@
 //! notification once although Queues delivers at least once, Cal.com may send a delivery twice,
 //! SendGrid has no idempotency key, and a dead letter may be replayed after it was sent.
 //!
-//! The guarantee: never a second email for a key whose row says `sent`. The protocol:
-//! 1. **Claim** before sending ([`CLAIM_SQL`]): insert the row as `sending` with a fresh claim id,
-//!    or take over a row that is `failed` (a known failure released it), or, under
-//!    [`UnknownOutcomePolicy::Retry`], one whose outcome is `unknown` or whose claim expired (the
-//!    worker died mid-send). The unique key makes the claim atomic: of two concurrent deliveries
-//!    only one gets the claim id back.
-//! 2. **Send**, then record: `sent` with SendGrid's `X-Message-ID` after a 2xx ([`MARK_SENT_SQL`]);
-//!    `failed` after an answer that says nothing was sent ([`RELEASE_SQL`]); `unknown` after a
-//!    timeout or a dropped connection ([`MARK_UNKNOWN_SQL`]).
-//! 3. A delivery that does not get the claim reads the row ([`ROW_SQL`]) and
-//!    [`after_lost_claim`] decides: `sent` → ack as a duplicate; `sending` → retry when the claim
-//!    expires; `unknown` / expired (only reachable under [`UnknownOutcomePolicy::DeadLetter`]) →
-//!    dead-letter for a person to decide.
+//! The guarantee: **never a second email for a key whose row says `sent`**, and never an email
+//! without a claim. The statements here are the whole vocabulary; [`super::protocol`] decides
+//! when to run which, and the consumer only runs them. Each is one SQL text plus typed
+//! [`SqlValue`] parameters, and works on a whole batch at once: the batch's rows travel as one
+//! JSON parameter that SQLite's `json_each` unrolls, so a batch costs one D1 round trip to claim
+//! ([`claim_call`]) and one to record ([`record_call`]), whatever its size.
 //!
-//! A send whose outcome is unknown (timeout, connection closed, or a 2xx whose record could not be
-//! written) falls under [`UnknownOutcomePolicy`]: retry and accept the risk of a duplicate, or
-//! dead-letter. The ledger being unreachable is transient: retry, never send blind.
+//! 1. **Claim** before sending: insert each key as `sending` under the batch's claim id with a
+//!    lease, or take over a row that is `failed` or `dead` (a known failure released it), or,
+//!    under [`UnknownOutcomePolicy::Retry`], one that is `unknown` or whose lease ran out (the
+//!    sender died mid-send). The same call reads the rows back: a key is ours when its row
+//!    carries our claim id and is `sending`. The unique key makes this atomic: of two concurrent
+//!    deliveries only one gets the row.
+//! 2. **Send**, then **record**: `sent` with SendGrid's `X-Message-ID` after a 2xx (whoever holds
+//!    the claim by then: the email went out either way); `failed` after an answer that says
+//!    nothing was sent; `dead` when the message is dead-lettered; `unknown` after a timeout or a
+//!    dropped connection. All but `sent` apply only while our claim holds.
 
 use serde::Deserialize;
+use serde_json::{json, Value};
 
-use crate::delivery::policy::{self, Decision, RetryPolicy};
-use crate::delivery::sendgrid::SendResult;
+use crate::text::truncate_bytes;
 
 /// The Worker var that selects the [`UnknownOutcomePolicy`].
 pub const UNKNOWN_OUTCOME_ENV: &str = "UNKNOWN_OUTCOME";
 
-/// How long a claim holds beyond the SendGrid timeout before another delivery may treat the
-/// sender as dead.
-pub const CLAIM_MARGIN_MS: u64 = 30_000;
+/// The longest one D1 call may take before the consumer stops waiting for it.
+pub const LEDGER_TIMEOUT_MS: u32 = 5_000;
+
+/// What a lease adds beyond the calls and sends it has to cover (clock skew between isolates,
+/// the time between the claim and the first send).
+pub const LEASE_MARGIN_MS: u64 = 30_000;
+
+/// The command that creates the ledger's table, for the operator.
+pub const MIGRATE_COMMAND: &str =
+    "npx wrangler d1 migrations apply booking-deliveries --remote -c wrangler.consumer.toml (locally: --local instead of --remote)";
 
 /// What to do when it is not known whether SendGrid accepted an email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,195 +57,255 @@ impl UnknownOutcomePolicy {
             Some("dead-letter") => Ok(Self::DeadLetter),
             Some(other) => Err(format!(
                 "{UNKNOWN_OUTCOME_ENV} must be \"retry\" or \"dead-letter\", not {:?}",
-                crate::text::truncate_bytes(other, 40).0
+                truncate_bytes(other, 40).0
             )),
         }
     }
+}
 
-    /// Bound as `?6` of [`CLAIM_SQL`].
-    pub fn retries_unknown(self) -> bool {
-        self == Self::Retry
+/// A row's `state` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerState {
+    /// A claim holds it: an attempt is (or was, if its lease ran out) sending.
+    Sending,
+    /// SendGrid accepted the email. Final.
+    Sent,
+    /// A known failure released it: nothing was sent; the message is being retried.
+    Failed,
+    /// It may or may not have been sent (timeout, dropped connection).
+    Unknown,
+    /// The message was dead-lettered after a known failure; a replay may claim it again.
+    Dead,
+}
+
+impl LedgerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+            Self::Dead => "dead",
+        }
     }
 }
 
-/// Claims `key` for one send attempt. Binds: ?1 key, ?2 claim id, ?3 now (ms), ?4 trigger,
-/// ?5 booking uid, ?6 1 when unknown outcomes may be retried, ?7 the oldest `claimed_at` (ms)
-/// that still holds. Returns one row (`claim_id`) when the claim is ours, none otherwise.
-pub const CLAIM_SQL: &str = "INSERT INTO deliveries (key, state, claim_id, claimed_at, attempts, trigger, booking_uid, updated_at) \
-VALUES (?1, 'sending', ?2, ?3, 1, ?4, ?5, ?3) \
-ON CONFLICT(key) DO UPDATE SET state = 'sending', claim_id = excluded.claim_id, claimed_at = excluded.claimed_at, \
-attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
-WHERE deliveries.state = 'failed' \
-OR (?6 = 1 AND (deliveries.state = 'unknown' OR (deliveries.state = 'sending' AND deliveries.claimed_at < ?7))) \
-RETURNING claim_id";
+/// One bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Integer(i64),
+    Text(String),
+}
 
-/// The row of a key. Binds: ?1 key.
-pub const ROW_SQL: &str =
-    "SELECT state, claimed_at, sendgrid_message_id FROM deliveries WHERE key = ?1";
+/// One SQL statement with its parameters in bind order (`?1`, `?2`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: &'static str,
+    pub params: Vec<SqlValue>,
+}
 
-/// Records a send SendGrid accepted, whoever holds the claim now (the email went out either way).
-/// Binds: ?1 key, ?2 X-Message-ID (or null), ?3 now (ms), ?4 status.
-pub const MARK_SENT_SQL: &str =
-    "UPDATE deliveries SET state = 'sent', sendgrid_message_id = ?2, sent_at = ?3, \
-last_status = ?4, note = NULL, updated_at = ?3 WHERE key = ?1";
+/// Statements run in one D1 call (`D1Database::batch`: one round trip, one transaction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerCall {
+    pub statements: Vec<Statement>,
+    /// How long the caller waits for the answer: past it, the call counts as [`LedgerAnswer::TimedOut`].
+    pub timeout_ms: u32,
+}
 
-/// Releases our claim after an answer that means nothing was sent. Binds: ?1 key, ?2 claim id,
-/// ?3 status (or null), ?4 note, ?5 now (ms).
-pub const RELEASE_SQL: &str =
-    "UPDATE deliveries SET state = 'failed', last_status = ?3, note = ?4, updated_at = ?5 \
-WHERE key = ?1 AND claim_id = ?2 AND state = 'sending'";
+/// How a [`LedgerCall`] ended, as the caller saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LedgerAnswer {
+    /// It ran; the rows of its last statement (none for an update).
+    Rows(Vec<LedgerRow>),
+    /// It failed (the error's text, for the log and for [`LedgerError::classify`]).
+    Failed(String),
+    /// No answer in time: it may or may not have been committed.
+    TimedOut,
+}
 
-/// Marks our claim's outcome unknown. Binds as [`RELEASE_SQL`].
-pub const MARK_UNKNOWN_SQL: &str =
-    "UPDATE deliveries SET state = 'unknown', last_status = ?3, note = ?4, updated_at = ?5 \
-WHERE key = ?1 AND claim_id = ?2 AND state = 'sending'";
+impl LedgerAnswer {
+    /// Whether the call is known to have been written.
+    pub fn is_written(&self) -> bool {
+        matches!(self, LedgerAnswer::Rows(_))
+    }
+}
 
-/// A ledger row as [`ROW_SQL`] reads it.
+/// Why the ledger cannot be used, as far as the error text tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerError {
+    /// The table does not exist: the migrations were never applied. Heals only by an operator.
+    MissingTable,
+    /// Anything else (unreachable, overloaded, a bad binding): may heal by itself.
+    Unavailable,
+}
+
+impl LedgerError {
+    pub fn classify(error: &str) -> LedgerError {
+        if error.contains("no such table") {
+            LedgerError::MissingTable
+        } else {
+            LedgerError::Unavailable
+        }
+    }
+}
+
+/// A ledger row as [`ROWS_SQL`] reads it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct LedgerRow {
-    pub state: String,
-    pub claimed_at: f64,
+    pub key: String,
+    pub state: LedgerState,
+    pub claim_id: String,
+    /// Unix ms until which the claim holds.
+    pub lease_until: i64,
     #[serde(default)]
     pub sendgrid_message_id: Option<String>,
 }
 
-/// What a delivery that did not get the claim does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LostClaim {
-    /// The email was sent already: ack without sending.
-    AlreadySent { message_id: Option<String> },
-    /// Another delivery is sending it now: come back when its claim expires.
-    InFlight { retry_after_secs: u32 },
-    /// A previous attempt may have sent it, and the policy says a person decides.
-    OutcomeUnknown,
+/// Claims every key of `?1` (a JSON array of `{key, trigger, uid}`). Binds: ?2 claim id,
+/// ?3 now (ms), ?4 lease until (ms), ?5 1 when unknown outcomes may be retried.
+pub const CLAIM_SQL: &str = "INSERT INTO deliveries \
+(key, state, claim_id, claimed_at, lease_until, attempts, trigger, booking_uid, updated_at) \
+SELECT json_extract(value, '$.key'), 'sending', ?2, ?3, ?4, 1, json_extract(value, '$.trigger'), \
+json_extract(value, '$.uid'), ?3 FROM json_each(?1) WHERE true \
+ON CONFLICT(key) DO UPDATE SET state = 'sending', claim_id = excluded.claim_id, \
+claimed_at = excluded.claimed_at, lease_until = excluded.lease_until, \
+attempts = deliveries.attempts + 1, updated_at = excluded.updated_at \
+WHERE deliveries.state IN ('failed', 'dead') \
+OR (?5 = 1 AND (deliveries.state = 'unknown' OR (deliveries.state = 'sending' AND deliveries.lease_until < ?3)))";
+
+/// The rows of the keys in `?1` (a JSON array of keys).
+pub const ROWS_SQL: &str = "SELECT key, state, claim_id, lease_until, sendgrid_message_id \
+FROM deliveries WHERE key IN (SELECT value FROM json_each(?1))";
+
+/// Records outcomes: `?1` is a JSON array of `{key, state, status, note, message_id}`. Binds:
+/// ?2 claim id, ?3 now (ms). `sent` applies whoever holds the row now (the email went out);
+/// every other state only while our claim holds it.
+pub const RECORD_SQL: &str = "UPDATE deliveries SET \
+state = json_extract(r.value, '$.state'), \
+last_status = json_extract(r.value, '$.status'), \
+note = json_extract(r.value, '$.note'), \
+sendgrid_message_id = CASE WHEN json_extract(r.value, '$.state') = 'sent' \
+THEN json_extract(r.value, '$.message_id') ELSE deliveries.sendgrid_message_id END, \
+sent_at = CASE WHEN json_extract(r.value, '$.state') = 'sent' THEN ?3 ELSE deliveries.sent_at END, \
+updated_at = ?3 \
+FROM json_each(?1) AS r \
+WHERE deliveries.key = json_extract(r.value, '$.key') \
+AND (json_extract(r.value, '$.state') = 'sent' \
+OR (deliveries.claim_id = ?2 AND deliveries.state = 'sending'))";
+
+/// A key to claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRequest<'a> {
+    pub key: &'a str,
+    pub trigger: &'a str,
+    pub booking_uid: &'a str,
 }
 
-/// Reads the row found after a lost claim. `ttl_ms` is how long a claim holds; an in-flight
-/// delivery is checked again after at most `recheck_secs` (a send ends within its timeout, so
-/// there is no need to wait for the whole claim).
-pub fn after_lost_claim(
-    row: Option<&LedgerRow>,
-    now_ms: f64,
-    ttl_ms: u64,
-    recheck_secs: u32,
-) -> LostClaim {
-    match row {
-        Some(row) if row.state == "sent" => LostClaim::AlreadySent {
-            message_id: row.sendgrid_message_id.clone(),
-        },
-        Some(row) if row.state == "unknown" => LostClaim::OutcomeUnknown,
-        Some(row) if row.state == "sending" => {
-            let remaining_ms = row.claimed_at + ttl_ms as f64 - now_ms;
-            if remaining_ms <= 0.0 {
-                LostClaim::OutcomeUnknown
-            } else {
-                let remaining_secs = (remaining_ms / 1000.0).ceil() as u32;
-                LostClaim::InFlight {
-                    retry_after_secs: remaining_secs.min(recheck_secs).max(1),
-                }
-            }
-        }
-        // Released or gone between our two statements: try again shortly.
-        _ => LostClaim::InFlight {
-            retry_after_secs: 1,
-        },
+/// The outcome of one attempt, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub key: String,
+    /// `Sent`, `Failed`, `Unknown` or `Dead` (never `Sending`).
+    pub state: LedgerState,
+    pub status: Option<u16>,
+    pub note: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// Longest note kept in a row.
+const MAX_NOTE_BYTES: usize = 500;
+
+/// One call that claims `keys` and reads their rows back.
+pub fn claim_call(
+    keys: &[ClaimRequest<'_>],
+    claim_id: &str,
+    now_ms: i64,
+    lease_until_ms: i64,
+    policy: UnknownOutcomePolicy,
+) -> LedgerCall {
+    let rows: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"key": k.key, "trigger": k.trigger, "uid": k.booking_uid}))
+        .collect();
+    let key_list: Vec<&str> = keys.iter().map(|k| k.key).collect();
+    LedgerCall {
+        statements: vec![
+            Statement {
+                sql: CLAIM_SQL,
+                params: vec![
+                    SqlValue::Text(Value::from(rows).to_string()),
+                    SqlValue::Text(claim_id.to_owned()),
+                    SqlValue::Integer(now_ms),
+                    SqlValue::Integer(lease_until_ms),
+                    SqlValue::Integer(i64::from(policy == UnknownOutcomePolicy::Retry)),
+                ],
+            },
+            Statement {
+                sql: ROWS_SQL,
+                params: vec![SqlValue::Text(json!(key_list).to_string())],
+            },
+        ],
+        timeout_ms: LEDGER_TIMEOUT_MS,
     }
 }
 
-/// The decision for a lost claim (duplicates are acked, in-flight ones retried, unknown outcomes
-/// dead-lettered with what the operator can do).
-pub fn decide_lost_claim(
-    lost: &LostClaim,
-    key: &str,
-    attempt: u32,
-    policy: &RetryPolicy,
-) -> Decision {
-    match lost {
-        LostClaim::AlreadySent { .. } => Decision::Ack,
-        LostClaim::InFlight { retry_after_secs } => policy::decide_transient(
-            "another delivery of this message is being sent",
-            *retry_after_secs,
-            attempt,
-            policy,
-        ),
-        LostClaim::OutcomeUnknown => Decision::DeadLetter {
-            reason: unknown_outcome_reason(key),
-        },
+/// One call that records `records`.
+pub fn record_call(records: &[Record], claim_id: &str, now_ms: i64) -> LedgerCall {
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "key": r.key,
+                "state": r.state.as_str(),
+                "status": r.status,
+                "note": r.note.as_deref().map(|n| truncate_bytes(n, MAX_NOTE_BYTES).0),
+                "message_id": r.message_id,
+            })
+        })
+        .collect();
+    LedgerCall {
+        statements: vec![Statement {
+            sql: RECORD_SQL,
+            params: vec![
+                SqlValue::Text(Value::from(rows).to_string()),
+                SqlValue::Text(claim_id.to_owned()),
+                SqlValue::Integer(now_ms),
+            ],
+        }],
+        timeout_ms: LEDGER_TIMEOUT_MS,
     }
 }
 
-/// True for results after which SendGrid may or may not have accepted the email.
-pub fn is_unknown_outcome(result: &SendResult) -> bool {
-    matches!(result, SendResult::Timeout | SendResult::NetworkError(_))
+/// How long a batch's claim must hold: both ledger calls, the sends in waves of `in_flight`, and
+/// a margin. `sends` is how many emails the batch sends.
+pub fn lease_ms(sends: usize, in_flight: usize, send_timeout_ms: u32) -> u64 {
+    let waves = sends.div_ceil(in_flight.max(1)).max(1) as u64;
+    2 * u64::from(LEDGER_TIMEOUT_MS) + waves * u64::from(send_timeout_ms) + LEASE_MARGIN_MS
 }
 
-/// The decision after a send, with unknown outcomes under `unknown`: [`policy::decide`], except
-/// that under [`UnknownOutcomePolicy::DeadLetter`] an unknown outcome is dead-lettered at once.
-pub fn decide_send(
-    result: &SendResult,
-    key: &str,
-    attempt: u32,
-    policy: &RetryPolicy,
-    unknown: UnknownOutcomePolicy,
-    jitter: f64,
-    now_unix: u64,
-) -> Decision {
-    if unknown == UnknownOutcomePolicy::DeadLetter && is_unknown_outcome(result) {
-        return Decision::DeadLetter {
-            reason: unknown_outcome_reason(key),
-        };
-    }
-    policy::decide(result, attempt, policy, jitter, now_unix)
-}
-
-/// SendGrid accepted the email but the ledger could not record it: the outcome is unknown to the
-/// next delivery. Under `Retry` the message is retried (a duplicate is then likely); under
-/// `DeadLetter` it goes to a person.
-pub fn decide_unrecorded_send(
-    key: &str,
-    attempt: u32,
-    policy: &RetryPolicy,
-    unknown: UnknownOutcomePolicy,
-) -> Decision {
-    match unknown {
-        UnknownOutcomePolicy::DeadLetter => Decision::DeadLetter { reason: unknown_outcome_reason(key) },
-        UnknownOutcomePolicy::Retry => policy::decide_transient(
-            "SendGrid accepted the email but the delivery ledger could not record it (a retry may send it twice)",
-            policy.base_delay_secs,
-            attempt,
-            policy,
-        ),
-    }
-}
-
-/// Why a message whose outcome is unknown was dead-lettered, and how to force a resend.
+/// Why a message whose outcome is unknown was dead-lettered, and how to force a resend. The
+/// command cannot overwrite a row that says `sent`.
 pub fn unknown_outcome_reason(key: &str) -> String {
     format!(
         "outcome unknown: a previous attempt may already have sent this email (UNKNOWN_OUTCOME=dead-letter). \
 Check SendGrid's activity for idempotency_key {key}; to send it anyway, run \
-`wrangler d1 execute booking-deliveries --remote --command \"UPDATE deliveries SET state='failed' WHERE key='{key}'\"` \
+`npx wrangler d1 execute booking-deliveries --remote --command \"UPDATE deliveries SET state='failed' WHERE key='{key}' AND state <> 'sent'\"` \
 and replay the original message"
+    )
+}
+
+/// The error line's text when the ledger's table is missing.
+pub fn missing_table_problem() -> String {
+    format!(
+        "the delivery ledger has no table `deliveries`: apply the migrations: {MIGRATE_COMMAND}"
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(state: &str, claimed_at: f64) -> LedgerRow {
-        LedgerRow {
-            state: state.into(),
-            claimed_at,
-            sendgrid_message_id: Some("msg-1".into()),
-        }
-    }
-
-    const POLICY: RetryPolicy = RetryPolicy {
-        base_delay_secs: 10,
-        max_delay_secs: 3600,
-        config_error_delay_secs: 1800,
-        max_attempts: 6,
-    };
 
     #[test]
     fn the_policy_is_read_from_its_var() {
@@ -260,157 +327,63 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_claim_is_read_from_the_row() {
-        let now = 1_000_000.0;
-        let lost = |r: Option<&LedgerRow>| after_lost_claim(r, now, 40_000, 11);
-        assert_eq!(
-            lost(Some(&row("sent", 0.0))),
-            LostClaim::AlreadySent {
-                message_id: Some("msg-1".into())
-            }
-        );
-        assert_eq!(
-            lost(Some(&row("sending", now - 35_000.0))),
-            LostClaim::InFlight {
-                retry_after_secs: 5
-            }
-        );
-        assert_eq!(
-            lost(Some(&row("sending", now - 1_000.0))),
-            LostClaim::InFlight {
-                retry_after_secs: 11
+    fn a_claim_is_one_call_with_the_batch_as_one_parameter() {
+        let keys = [
+            ClaimRequest {
+                key: "k1",
+                trigger: "BOOKING_CREATED",
+                booking_uid: "u1",
             },
-            "capped"
-        );
+            ClaimRequest {
+                key: "k2",
+                trigger: "BOOKING_CANCELLED",
+                booking_uid: "u\"2",
+            },
+        ];
+        let call = claim_call(&keys, "c1", 1_000, 61_000, UnknownOutcomePolicy::DeadLetter);
+        assert_eq!(call.statements.len(), 2);
+        assert_eq!(call.statements[0].sql, CLAIM_SQL);
+        let SqlValue::Text(rows) = &call.statements[0].params[0] else {
+            panic!("rows as JSON text")
+        };
+        let rows: Value = serde_json::from_str(rows).unwrap();
         assert_eq!(
-            lost(Some(&row("sending", now - 50_000.0))),
-            LostClaim::OutcomeUnknown
+            rows[1]["uid"], "u\"2",
+            "escaped as JSON, not spliced into SQL"
         );
-        assert_eq!(lost(Some(&row("unknown", now))), LostClaim::OutcomeUnknown);
+        assert_eq!(call.statements[0].params[4], SqlValue::Integer(0));
         assert_eq!(
-            lost(Some(&row("failed", now))),
-            LostClaim::InFlight {
-                retry_after_secs: 1
-            }
-        );
-        assert_eq!(
-            lost(None),
-            LostClaim::InFlight {
-                retry_after_secs: 1
-            }
+            call.statements[1].params,
+            vec![SqlValue::Text(r#"["k1","k2"]"#.into())]
         );
     }
 
     #[test]
-    fn duplicates_are_acked_and_unknown_outcomes_go_to_a_person() {
-        let sent = LostClaim::AlreadySent { message_id: None };
-        assert_eq!(decide_lost_claim(&sent, "k", 1, &POLICY), Decision::Ack);
-        let in_flight = LostClaim::InFlight {
-            retry_after_secs: 7,
-        };
-        assert!(matches!(
-            decide_lost_claim(&in_flight, "k", 1, &POLICY),
-            Decision::Retry {
-                delay_seconds: 7,
-                ..
-            }
-        ));
-        assert!(matches!(
-            decide_lost_claim(&in_flight, "k", 6, &POLICY),
-            Decision::DeadLetter { .. }
-        ));
-        let Decision::DeadLetter { reason } =
-            decide_lost_claim(&LostClaim::OutcomeUnknown, "abc123", 1, &POLICY)
-        else {
-            panic!("dead letter expected")
-        };
+    fn a_lease_covers_both_calls_and_every_wave_of_sends() {
+        assert_eq!(lease_ms(1, 6, 10_000), 10_000 + 10_000 + 30_000);
+        assert_eq!(lease_ms(6, 6, 10_000), 50_000);
+        assert_eq!(lease_ms(7, 6, 10_000), 60_000);
+        assert_eq!(lease_ms(0, 6, 10_000), 50_000);
+    }
+
+    #[test]
+    fn the_operator_command_never_overwrites_a_sent_row() {
+        let reason = unknown_outcome_reason("abc");
         assert!(
-            reason.contains("outcome unknown") && reason.contains("key='abc123'"),
+            reason.contains("WHERE key='abc' AND state <> 'sent'"),
             "{reason}"
         );
     }
 
     #[test]
-    fn unknown_outcomes_follow_the_policy() {
-        for result in [
-            SendResult::Timeout,
-            SendResult::NetworkError("connection reset".into()),
-        ] {
-            let retry = decide_send(
-                &result,
-                "k",
-                1,
-                &POLICY,
-                UnknownOutcomePolicy::Retry,
-                0.5,
-                0,
-            );
-            assert!(matches!(retry, Decision::Retry { .. }), "{retry:?}");
-            let dead = decide_send(
-                &result,
-                "k",
-                1,
-                &POLICY,
-                UnknownOutcomePolicy::DeadLetter,
-                0.5,
-                0,
-            );
-            assert!(
-                matches!(dead, Decision::DeadLetter { ref reason } if reason.starts_with("outcome unknown")),
-                "{dead:?}"
-            );
-        }
-        // A known answer is decided as usual under either policy.
-        let busy = SendResult::Status {
-            status: 503,
-            retry_after_secs: None,
-            rate_limit_reset_unix: None,
-            error_summary: None,
-        };
-        assert!(matches!(
-            decide_send(
-                &busy,
-                "k",
-                1,
-                &POLICY,
-                UnknownOutcomePolicy::DeadLetter,
-                0.5,
-                0
-            ),
-            Decision::Retry { .. }
-        ));
-        let ok = SendResult::Status {
-            status: 202,
-            retry_after_secs: None,
-            rate_limit_reset_unix: None,
-            error_summary: None,
-        };
+    fn a_missing_table_is_told_apart() {
         assert_eq!(
-            decide_send(
-                &ok,
-                "k",
-                1,
-                &POLICY,
-                UnknownOutcomePolicy::DeadLetter,
-                0.5,
-                0
-            ),
-            Decision::Ack
+            LedgerError::classify("D1_ERROR: no such table: deliveries: SQLITE_ERROR"),
+            LedgerError::MissingTable
         );
-    }
-
-    #[test]
-    fn an_unrecorded_send_follows_the_policy() {
-        assert!(matches!(
-            decide_unrecorded_send("k", 1, &POLICY, UnknownOutcomePolicy::Retry),
-            Decision::Retry {
-                delay_seconds: 10,
-                ..
-            }
-        ));
-        assert!(matches!(
-            decide_unrecorded_send("k", 1, &POLICY, UnknownOutcomePolicy::DeadLetter),
-            Decision::DeadLetter { .. }
-        ));
+        assert_eq!(
+            LedgerError::classify("Network connection lost."),
+            LedgerError::Unavailable
+        );
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`policy`]: the ack / retry / dead-letter decision (backoff with jitter, server hints,
 //!   configuration errors, giving up).
-//! - [`ledger`]: the delivery ledger protocol (claim, record, duplicates, unknown outcomes).
+//! - [`protocol`]: a whole batch as a state machine: claim, send, record, dead-letter, settle.
+//! - [`ledger`]: the delivery ledger's statements and states (one D1 call to claim a batch, one
+//!   to record it).
 //! - [`email`]: the staff email for a message (subject, text and HTML via Askama templates).
 //! - [`sendgrid`]: the Mail Send request body and reading SendGrid's answer.
 //! - [`settings`]: the consumer's vars and secrets, validated.
@@ -13,6 +15,7 @@
 pub mod email;
 pub mod ledger;
 pub mod policy;
+pub mod protocol;
 pub mod sendgrid;
 pub mod settings;
 pub mod when;

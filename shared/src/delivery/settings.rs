@@ -62,11 +62,6 @@ impl Misconfigured {
 }
 
 impl Settings {
-    /// How long a claim in the delivery ledger holds: the SendGrid timeout plus a margin.
-    pub fn claim_ttl_ms(&self) -> u64 {
-        u64::from(self.timeout_ms) + crate::delivery::ledger::CLAIM_MARGIN_MS
-    }
-
     /// Reads settings through `get` (a var or secret by name, `None` when unset). Returns every
     /// problem found, each naming the setting and what to do; values are never echoed except
     /// masked addresses.
@@ -209,7 +204,6 @@ mod tests {
         );
         assert_eq!(s.timeout_ms, 1500);
         assert_eq!(s.unknown_outcome, UnknownOutcomePolicy::DeadLetter);
-        assert_eq!(s.claim_ttl_ms(), 31_500);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What the stub does instead of answering normally.
 ///
 /// Serialized internally tagged: `{"kind":"status","status":500,"retry_after":3}`,
-/// `{"kind":"hang"}`, `{"kind":"close"}`.
+/// `{"kind":"hang"}`, `{"kind":"close"}`, `{"kind":"accept_then_close"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
@@ -21,6 +21,9 @@ pub enum Fault {
     Hang,
     /// Drop the TCP connection (with a reset) without writing any HTTP answer.
     Close,
+    /// Accept the email (it counts as delivered, as with a 202), then drop the connection before
+    /// answering: the sender cannot know the email went out.
+    AcceptThenClose,
 }
 
 impl Fault {
@@ -38,6 +41,7 @@ impl Fault {
             Fault::Status { status, .. } => format!("status:{status}"),
             Fault::Hang => "hang".to_owned(),
             Fault::Close => "close".to_owned(),
+            Fault::AcceptThenClose => "accept_then_close".to_owned(),
         }
     }
 }

@@ -63,10 +63,12 @@ pub(crate) async fn mail_send(
         );
     };
     // Explicit rules first, then chaos (which counts this request against its key).
-    if let Some(fault) = state.take_fault(&String::from_utf8_lossy(&raw), key.as_deref()) {
+    let fault = state.take_fault(&String::from_utf8_lossy(&raw), key.as_deref());
+    let accept_then_close = fault == Some(Fault::AcceptThenClose);
+    if let Some(fault) = fault.filter(|_| !accept_then_close) {
         let status = match &fault {
             Fault::Status { status, .. } => effective_status(*status).as_u16(),
-            Fault::Hang | Fault::Close => 0,
+            Fault::Hang | Fault::Close | Fault::AcceptThenClose => 0,
         };
         record(status, Some(fault.label()));
         return apply_fault(fault, control).await;
@@ -91,6 +93,10 @@ pub(crate) async fn mail_send(
     }
     let message_id = new_message_id();
     state.record_email(message_id.clone(), parsed);
+    if accept_then_close {
+        record(202, Some(Fault::AcceptThenClose.label()));
+        return apply_fault(Fault::Close, control).await;
+    }
     record(202, None);
     (StatusCode::ACCEPTED, [("x-message-id", message_id)]).into_response()
 }
@@ -154,7 +160,7 @@ async fn apply_fault(fault: Fault, control: Option<Extension<ConnControl>>) -> R
                 &[ApiError::general("Gateway Timeout")],
             )
         }
-        Fault::Close => match control {
+        Fault::Close | Fault::AcceptThenClose => match control {
             Some(Extension(control)) => {
                 control.close_now();
                 // The connection task drops this future together with the connection.
