@@ -95,7 +95,7 @@ pub fn verify_parse(data: &[u8]) {
     let good = keys.first().map(|key| sign(key.as_bytes(), body));
     let parsed = parse_delivery(body, RECEIVED_AT);
     match accept_webhook(&secrets, good.as_deref(), body, RECEIVED_AT) {
-        Ingress::Enqueue { message, reply } => {
+        Ingress::Enqueue { message, reply, .. } => {
             assert!(good.is_some(), "enqueued without a secret");
             assert_eq!(reply.status, 202);
             assert_eq!(parsed, Ok(Delivery::Booking(message.clone())));

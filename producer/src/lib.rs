@@ -5,7 +5,6 @@
 //! lives in `shared`, where it is unit-tested natively.
 
 use futures_util::StreamExt;
-use shared::contract::message::BookingMessage;
 use shared::ingress::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
 use shared::ingress::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
 use shared::ingress::{self, Ingress, Reply, Route, MAX_BODY_BYTES};
@@ -103,14 +102,18 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
                 LogLine::new(Level::Info, event).with("trigger", trigger),
             )
         }
-        Ingress::Enqueue { message, reply } => {
+        Ingress::Enqueue {
+            message,
+            body,
+            reply,
+        } => {
             let line = |level, event| {
                 LogLine::new(level, event)
                     .with("trigger", message.trigger.as_str())
                     .with("uid", message.booking.uid.as_str())
                     .with("key", message.key.as_str())
             };
-            match enqueue(env, &message).await {
+            match enqueue(env, &body).await {
                 Ok(()) => (reply, line(Level::Info, "webhook_queued")),
                 // Cal.com does not retry by default: this booking is lost unless someone acts.
                 Err(e) => (
@@ -199,18 +202,21 @@ async fn read_body_capped(req: &mut Request, max: usize) -> Option<Vec<u8>> {
     Some(body)
 }
 
-/// Sends the message as a JSON object (previewable in the dashboard), retrying briefly.
-async fn enqueue(env: &Env, message: &BookingMessage) -> Result<()> {
+/// Sends the message's JSON as a `text` message, retrying briefly. Serialized once, in Rust: the
+/// queue takes the string as it is (a `json` message would be parsed into a JS object and
+/// serialized again). The dashboard previews `text` bodies too, and every reader (the consumer,
+/// `/admin/replay`, `scripts/dlq-drain.mjs`) takes both forms, so messages queued as `json`
+/// before this change stay readable.
+async fn enqueue(env: &Env, json: &str) -> Result<()> {
     let queue = env.queue(QUEUE_BINDING)?;
-    let body = JSON::parse(&message.to_json())
-        .map_err(|_| Error::RustError("message is not JSON".into()))?;
+    let body = JsValue::from_str(json);
     let mut last_error = None;
     for delay_ms in std::iter::once(0).chain(SEND_RETRY_DELAYS_MS) {
         if delay_ms > 0 {
             Delay::from(std::time::Duration::from_millis(delay_ms)).await;
         }
         let send =
-            RawMessageBuilder::new(body.clone()).build_with_content_type(QueueContentType::Json);
+            RawMessageBuilder::new(body.clone()).build_with_content_type(QueueContentType::Text);
         match queue.send_raw(send).await {
             Ok(()) => return Ok(()),
             Err(e) => last_error = Some(e),

@@ -30,7 +30,18 @@ fn reply_of(ingress: Ingress) -> Reply {
 
 fn message_of(ingress: Ingress) -> (BookingMessage, Reply) {
     match ingress {
-        Ingress::Enqueue { message, reply } => (*message, reply),
+        Ingress::Enqueue {
+            message,
+            body,
+            reply,
+        } => {
+            assert_eq!(
+                body,
+                message.to_json(),
+                "the queued body is the message, serialized once"
+            );
+            (*message, reply)
+        }
         Ingress::Reply(r) => panic!("expected a message, got {} {}", r.status, r.body),
     }
 }

@@ -936,7 +936,7 @@ fn check_body(body: &[u8]) -> Result<(), TestCaseError> {
     let secrets = WebhookSecrets::parse(SECRET);
     let sig = sign(SECRET.as_bytes(), body);
     match accept_webhook(&secrets, Some(&sig), body, NOW) {
-        Ingress::Enqueue { message, reply } => {
+        Ingress::Enqueue { message, reply, .. } => {
             prop_assert_eq!(reply.status, 202);
             let json = message.to_json();
             prop_assert!(

@@ -33,11 +33,14 @@ export default {
 
   async queue(batch, env) {
     const sink = batch.queue === "booking-events-dlq" ? "dead-letters" : "queue-tap";
+    // A `text` message (what the producer sends) arrives as a string: observers see the JSON in
+    // it, and `body_kind` says how it travelled ("string" for text, "object" for json).
     const records = batch.messages.map((m) => ({
       queue: batch.queue,
       id: m.id,
       attempts: m.attempts,
-      body: m.body,
+      body_kind: typeof m.body,
+      body: typeof m.body === "string" ? parseOr(m.body) : m.body,
     }));
     const res = await fetch(`${env.STUB_URL}/__stub/${sink}`, {
       method: "POST",
@@ -50,3 +53,11 @@ export default {
     batch.ackAll();
   },
 };
+
+function parseOr(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

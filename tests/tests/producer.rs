@@ -28,14 +28,19 @@ fn webhook_url(p: &Pipeline) -> String {
     p.url(WEBHOOK)
 }
 
-/// What the queue delivered so far for booking `uid` (message bodies).
+/// What the queue delivered so far for booking `uid` (message bodies). The producer serializes
+/// a message once and sends it as a `text` message: the tap sees a string (`body_kind`).
 fn queued(p: &Pipeline, uid: &str) -> Vec<Value> {
-    p.stub
+    let records: Vec<Value> = p
+        .stub
         .queue_tap()
         .into_iter()
         .filter(|r| r["body"]["booking"]["uid"] == uid)
-        .map(|r| r["body"].clone())
-        .collect()
+        .collect();
+    for record in &records {
+        assert_eq!(record["body_kind"], "string", "sent as text: {record}");
+    }
+    records.into_iter().map(|r| r["body"].clone()).collect()
 }
 
 /// Polls until `n` messages for `uid` reached the queue's consumer.

@@ -5,6 +5,8 @@
 //! or `createdAt`). Booking triggers also need a `payload` object with a `uid`.
 
 use serde::de::MapAccess;
+use std::fmt::Write as _;
+
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -130,6 +132,15 @@ impl<'a> Envelope<'a> {
 
 /// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
 pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
+    parse_delivery_for_queue(body, received_at).map(|(delivery, _)| delivery)
+}
+
+/// [`parse_delivery`], plus a booking message's JSON as it goes on the queue: serialized once,
+/// while fitting it into [`MAX_MESSAGE_BYTES`].
+pub fn parse_delivery_for_queue(
+    body: &[u8],
+    received_at: &str,
+) -> Result<(Delivery, Option<String>), BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let repaired = replace_lone_surrogates(text);
     let text = repaired.as_deref().unwrap_or(text);
@@ -144,13 +155,12 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
         return Err(BodyError::MissingTrigger);
     };
     if trigger == PING {
-        return Ok(Delivery::Ping);
+        return Ok((Delivery::Ping, None));
     }
     let Some(booking_trigger) = BookingTrigger::from_calcom(trigger) else {
         // Echoed in the answer and logs: keep a hostile trigger name short.
-        return Ok(Delivery::Ignored {
-            trigger: crate::text::truncate_bytes(trigger, 64).0,
-        });
+        let trigger = crate::text::truncate_bytes(trigger, 64).0;
+        return Ok((Delivery::Ignored { trigger }, None));
     };
 
     let raw_payload = envelope
@@ -166,16 +176,10 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
         trigger: booking_trigger,
     })?;
 
-    let key = idempotency_key(booking_trigger, &canonical_json(payload.value()));
+    let key = payload_key(booking_trigger, payload.value());
     let sent_at = envelope.created_at.as_ref().and_then(payload::text);
-    Ok(Delivery::Booking(Box::new(build_message(
-        &payload,
-        &uid,
-        booking_trigger,
-        key,
-        received_at,
-        sent_at,
-    ))))
+    let (message, json) = build_message(&payload, &uid, booking_trigger, key, received_at, sent_at);
+    Ok((Delivery::Booking(Box::new(message)), Some(json)))
 }
 
 /// Hashes the trigger and the payload (canonical JSON, see [`canonical_json`]). A repeat of one
@@ -183,56 +187,89 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
 /// even when `createdAt` differs or a proxy re-encoded the JSON; a new seat on a seated event changes the attendee list, and a confirmation
 /// (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so those get new keys.
 pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
+    key_of(trigger, |h| h.update(raw_payload.as_bytes()))
+}
+
+/// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash, never
+/// built as a string (bit-identical to hashing the text of [`write_canonical`]).
+fn payload_key(trigger: BookingTrigger, payload: &Value) -> String {
+    key_of(trigger, |h| write_canonical(payload, h))
+}
+
+fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String {
     let mut h = Sha256::new();
     h.update(b"calcom-delivery/v1\n");
     h.update(trigger.as_str().as_bytes());
     h.update(b"\n");
-    h.update(raw_payload.as_bytes());
+    payload(&mut h);
     let digest = h.finalize();
     // 128 bits: collision-free for any realistic volume, and short enough to read in logs.
     hex_lower(&digest[..16])
 }
 
-/// Compact JSON with object keys sorted, so key order and white space (a proxy re-encoding the
-/// body) do not change the idempotency key. Sorted explicitly rather than relying on serde_json's
-/// map order, which a feature elsewhere in the build could change.
-fn canonical_json(value: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                out.push('{');
-                for (i, (k, v)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::from(k.as_str()).to_string());
-                    out.push(':');
-                    write(v, out);
+/// Writes compact JSON with object keys sorted into the hash, so key order and white space (a
+/// proxy re-encoding the body) do not change the idempotency key. Sorted explicitly rather than
+/// relying on serde_json's map order, which a feature elsewhere in the build could change.
+/// Every string and scalar is written exactly as `Value::to_string` writes it.
+fn write_canonical(v: &Value, h: &mut Sha256) {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            h.update(b"{");
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
                 }
-                out.push('}');
+                write_string(k, h);
+                h.update(b":");
+                write_canonical(v, h);
             }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(v, out);
+            h.update(b"}");
+        }
+        Value::Array(items) => {
+            h.update(b"[");
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    h.update(b",");
                 }
-                out.push(']');
+                write_canonical(v, h);
             }
-            scalar => out.push_str(&scalar.to_string()),
+            h.update(b"]");
+        }
+        Value::String(s) => write_string(s, h),
+        // Through `Display`, the formatter `to_string` used (no second copy of serde_json's
+        // writer in the module). Writing to a hash cannot fail.
+        scalar => {
+            let _ = write!(HashWriter(h), "{scalar}");
         }
     }
-    let mut out = String::new();
-    write(value, &mut out);
-    out
+}
+
+/// A JSON string as serde_json writes it. Most need no escape (serde_json escapes only `"`, `\`
+/// and control characters), and go straight into the hash.
+fn write_string(s: &str, h: &mut Sha256) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        let _ = write!(HashWriter(h), "{}", Value::from(s));
+        return;
+    }
+    h.update(b"\"");
+    h.update(s.as_bytes());
+    h.update(b"\"");
+}
+
+/// A `fmt::Write` that feeds a hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// Fills the message at the most generous size limits that keep it under
-/// [`MAX_MESSAGE_BYTES`].
+/// [`MAX_MESSAGE_BYTES`]; returns it with its JSON.
 fn build_message(
     payload: &CalPayload,
     uid: &str,
@@ -240,7 +277,7 @@ fn build_message(
     key: String,
     received_at: &str,
     sent_at: Option<String>,
-) -> BookingMessage {
+) -> (BookingMessage, String) {
     let mut message = BookingMessage {
         v: MESSAGE_VERSION,
         key,
@@ -249,13 +286,15 @@ fn build_message(
         sent_at: sent_at.map(|s| crate::text::truncate_bytes(&s, 64).0),
         booking: Default::default(),
     };
+    let mut json = String::new();
     for limits in Limits::LEVELS {
         message.booking = payload::extract(payload, uid, &limits);
-        if message.to_json().len() <= MAX_MESSAGE_BYTES {
+        json = message.to_json();
+        if json.len() <= MAX_MESSAGE_BYTES {
             break;
         }
     }
-    message
+    (message, json)
 }
 
 /// JavaScript's `JSON.stringify` writes a lone UTF-16 surrogate (`\ud83d`, from a string cut in

@@ -164,9 +164,11 @@ impl Reply {
 pub enum Ingress {
     /// Answer without enqueuing anything.
     Reply(Reply),
-    /// Send `message` to the queue, then answer `reply` (or [`Reply::queue_unavailable`]).
+    /// Send `body` (the message's JSON, serialized once) to the queue as a `text` message, then
+    /// answer `reply` (or [`Reply::queue_unavailable`]).
     Enqueue {
         message: Box<BookingMessage>,
+        body: String,
         reply: Reply,
     },
 }
@@ -189,22 +191,27 @@ pub fn accept_webhook(
     if let Err(e) = signature::verify(secrets, signature_header, body) {
         return Ingress::Reply(Reply::error(401, e.code(), e.message()));
     }
-    match envelope::parse_delivery(body, received_at) {
+    match envelope::parse_delivery_for_queue(body, received_at) {
         Err(e) => Ingress::Reply(body_error(&e)),
-        Ok(Delivery::Ping) => Ingress::Reply(Reply::new(
+        Ok((Delivery::Ping, _)) => Ingress::Reply(Reply::new(
             200,
             json!({ "status": "ok", "event": envelope::PING }),
         )),
-        Ok(Delivery::Ignored { trigger }) => Ingress::Reply(Reply::new(
+        Ok((Delivery::Ignored { trigger }, _)) => Ingress::Reply(Reply::new(
             200,
             json!({ "status": "ignored", "event": trigger }),
         )),
-        Ok(Delivery::Booking(message)) => {
+        Ok((Delivery::Booking(message), json)) => {
             let reply = Reply::new(
                 202,
                 json!({ "status": "queued", "event": message.trigger.as_str(), "uid": message.booking.uid }),
             );
-            Ingress::Enqueue { message, reply }
+            let body = json.unwrap_or_else(|| message.to_json());
+            Ingress::Enqueue {
+                message,
+                body,
+                reply,
+            }
         }
     }
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Side-by-side CPU of the whole pipeline in workerd: the runtime floor pair, the plain JavaScript
+# pair and this project, one after the other in ONE run, each fed N unique signed bookings at
+# concurrency C and drained to the same fake SendGrid. Prints each pair's figures and the ratios
+# to the floor and to the JS pair. The kit (floor, JS pair, sink, load scripts) lives outside the
+# repo, in the team's shared folder:
+#
+#   bash ../shared/bench/setup.sh /tmp/calcom-bench     # once: copies the kit, installs its wrangler
+#   bash scripts/bench-kit.sh [--kit DIR] [--n 2000] [--concurrency 32] [--pairs "floor js project"] [--rounds 2]
+#
+# The project runs from a scratch folder with copies of its wrangler configs (the build in this
+# checkout, no [build] step, its own .dev.vars and local D1): your .dev.vars is not touched. Build
+# first (scripts/build-worker.sh producer and consumer, or scripts/test.sh). Everything runs with
+# wrangler --log-level warn and LOG_LEVEL=warn on every side: a console line costs more than the
+# work. Absolute figures move between machines and runs; compare the ratios of one run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kit) kit=$2; shift 2 ;;
+    --n) n=$2; shift 2 ;;
+    --concurrency) c=$2; shift 2 ;;
+    --pairs) pairs=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "usage: $0 [--kit DIR] [--n N] [--concurrency C] [--pairs \"floor js project\"] [--rounds R]" >&2; exit 2 ;;
+  esac
+done
+[ -f "$kit/cpu-pipeline.py" ] || { echo "no bench kit in $kit: bash ../shared/bench/setup.sh $kit" >&2; exit 1; }
+for w in producer consumer; do
+  [ -f "$root/$w/build/index.js" ] || { echo "$w is not built: bash scripts/build-worker.sh $w" >&2; exit 1; }
+done
+
+secret="bench-secret-$(date +%s)"
+sink_port=8897   # the floor pair's consumer posts here (its [vars])
+body="$root/samples/booking-created.json"
+scratch="$(mktemp -d)"
+export BENCH_RUN="$scratch/run"
+sink_pid=""
+cleanup() {
+  for name in floor js project; do bash "$kit/run-pair.sh" stop "bench-$name" 2>/dev/null || true; done
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT INT TERM
+
+# The project's pair: configs pointing at this checkout's build, test vars, a fresh local ledger.
+project="$scratch/project"
+mkdir -p "$project"
+cp -r "$root/migrations" "$project/"
+python3 - "$root" "$project" <<'PY'
+import re, sys
+root, out = sys.argv[1], sys.argv[2]
+for name in ("wrangler.producer.toml", "wrangler.consumer.toml"):
+    text = open(f"{root}/{name}").read()
+    text = re.sub(r'(?m)^main = "(.*)"$', lambda m: f'main = "{root}/{m.group(1)}"', text)
+    text = re.sub(r'(?ms)^\[build\]\n.*?(?=^\[)', "", text)
+    open(f"{out}/{name}", "w").write(text)
+PY
+dev_vars="CALCOM_WEBHOOK_SECRET=\"$secret\"
+SENDGRID_API_KEY=\"SG.bench-key\"
+SENDGRID_API_BASE=\"http://127.0.0.1:$sink_port\"
+LOG_LEVEL=\"warn\""
+printf '%s\n' "$dev_vars" > "$project/.dev.vars"
+printf '%s\n' "$dev_vars" > "$kit/js-peer/.dev.vars"
+printf '%s\n' "$dev_vars" > "$kit/floor/.dev.vars"
+(cd "$project" && CI=true WRANGLER_SEND_METRICS=false "$root/node_modules/.bin/wrangler" d1 migrations apply \
+  booking-deliveries --local -c wrangler.consumer.toml >/dev/null)
+# run-pair.sh calls `npx wrangler`: give the project's folder the checkout's wrangler.
+ln -s "$root/node_modules" "$project/node_modules"
+
+SINK_KEY=SG.bench-key python3 "$kit/sink.py" "$sink_port" > "$scratch/sink.log" 2>&1 &
+sink_pid=$!
+sleep 1
+
+declare -A dir=([floor]="$kit/floor" [js]="$kit/js-peer" [project]="$project")
+declare -A port=([floor]=8801 [js]=8802 [project]=8803)
+# Rounds alternate the order (a b c, c b a, …) so a machine that gets busier or quieter during
+# the run does not favour one pair; each pair's figure is its mean over the rounds.
+declare -A total
+order=$pairs
+for round in $(seq 1 "$rounds"); do
+  for name in $order; do
+    echo "==> round $round: $name" >&2
+    pgid=$(bash "$kit/run-pair.sh" start "bench-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
+    line=$(python3 "$kit/cpu-pipeline.py" "$pgid" "http://127.0.0.1:${port[$name]}/api/calcom-webhook" \
+      "http://127.0.0.1:$sink_port/stats" "$secret" "$body" "$n" "$c" "b$(date +%s)$name-")
+    bash "$kit/run-pair.sh" stop "bench-$name"
+    echo "round $round $name: $line"
+    ms=$(sed -E 's/.*incl\. drain ([0-9.]+) ms.*/\1/' <<<"$line")
+    total[$name]=$(awk -v a="${total[$name]:-0}" -v b="$ms" 'BEGIN { print a + b }')
+  done
+  order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ')
+done
+declare -A result
+for name in $pairs; do
+  result[$name]=$(awk -v t="${total[$name]}" -v r="$rounds" 'BEGIN { printf "%.3f", t / r }')
+done
+
+echo
+echo "workerd CPU per booking, load + drain, mean of $rounds round(s) ($n unique bookings, concurrency $c, $(date -u +%FT%TZ), $(git -C "$root" rev-parse --short HEAD)):"
+for name in $pairs; do
+  ratios=""
+  [ -n "${result[floor]:-}" ] && ratios+=$(awk -v a="${result[$name]}" -v b="${result[floor]}" 'BEGIN { printf "  %.2fx the floor", a / b }')
+  [ -n "${result[js]:-}" ] && ratios+=$(awk -v a="${result[$name]}" -v b="${result[js]}" 'BEGIN { printf "  %.2fx the JS pair", a / b }')
+  printf '  %-8s %6.3f ms%s\n' "$name" "${result[$name]}" "$ratios"
+done

@@ -1,0 +1,30 @@
+//! Runs the producer's whole decision (verify, parse, build the message) on a sample many times,
+//! for a profiler: `valgrind --tool=callgrind target/release/examples/profile_accept [SAMPLE] [N]`
+//! then `callgrind_annotate`. Instruction counts are repeatable on a busy machine, unlike time.
+
+use shared::ingress::signature::{sign, WebhookSecrets};
+use shared::ingress::{accept_webhook, Ingress};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let sample = args.next().unwrap_or_else(|| "booking-created".into());
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let path = format!("{}/../samples/{sample}.json", env!("CARGO_MANIFEST_DIR"));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // Compact, as Cal.com sends it.
+    let body = serde_json::to_vec(&value).unwrap();
+    let secrets = WebhookSecrets::parse("whsec_profile");
+    let signature = sign(b"whsec_profile", &body);
+    let mut queued = 0;
+    for _ in 0..n {
+        if let Ingress::Enqueue { body, .. } = accept_webhook(
+            &secrets,
+            Some(&signature),
+            &body,
+            "2026-12-01T09:00:00.000Z",
+        ) {
+            queued += body.len();
+        }
+    }
+    println!("{n} × {} B body → {} B of messages", body.len(), queued);
+}
