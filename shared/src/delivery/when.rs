@@ -58,6 +58,37 @@ pub struct Zone {
     unknown: Option<String>,
 }
 
+/// Zones looked up so far in this isolate, by the name asked for. Reading a zone from the bundled
+/// database parses its transitions (most of an email's rendering time); the answer for a name
+/// never changes, so it is remembered: a memo of a pure function, not state that decides.
+const ZONE_MEMO_SIZE: usize = 16;
+
+thread_local! {
+    static ZONES: std::cell::RefCell<Vec<(String, TimeZone)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn lookup(name: &str) -> Option<TimeZone> {
+    let found = ZONES.with(|zones| {
+        zones
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, tz)| tz.clone())
+    });
+    if found.is_some() {
+        return found;
+    }
+    let tz = jiff::tz::db().get(name).ok()?;
+    ZONES.with(|zones| {
+        let mut zones = zones.borrow_mut();
+        if zones.len() == ZONE_MEMO_SIZE {
+            zones.remove(0);
+        }
+        zones.push((name.to_owned(), tz.clone()));
+    });
+    Some(tz)
+}
+
 impl Zone {
     pub fn utc() -> Zone {
         Zone {
@@ -72,9 +103,9 @@ impl Zone {
         let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
             return Zone::utc();
         };
-        match jiff::tz::db().get(name) {
-            Ok(tz) => Zone { tz, unknown: None },
-            Err(_) => {
+        match lookup(name) {
+            Some(tz) => Zone { tz, unknown: None },
+            None => {
                 let shown = truncate_bytes(&single_line(name), MAX_ZONE_NAME_BYTES).0;
                 Zone {
                     tz: TimeZone::UTC,
