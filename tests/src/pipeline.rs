@@ -202,6 +202,12 @@ impl Pipeline {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The folder with this run's wrangler configs (`wrangler.consumer.toml`, …) and its local
+    /// state (`state/`, for `--persist-to`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file wrangler's and the workers' output goes to.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("wrangler.out")
@@ -352,7 +358,7 @@ pub fn shared_pipeline() -> &'static Pipeline {
 
 /// Builds both workers once per process (skipped with `E2E_SKIP_BUILD=1` when the caller, like
 /// `.ci/run`, just built them).
-fn ensure_built() -> io::Result<()> {
+pub fn ensure_built() -> io::Result<()> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -471,8 +477,11 @@ fn spawn_watchdog(pgid: u32) -> io::Result<()> {
         return Err(io::Error::other("refusing to watch process group <= 1"));
     }
     // bash, not sh: dash's `kill` misreads a negative group id as options.
+    // When the group is already gone (the owner stopped it) the watchdog ends at once; else it
+    // gives wrangler 3 s to stop its workerd processes before killing what is left.
     let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -- -{pgid} 2>/dev/null; sleep 3; kill -KILL -- -{pgid} 2>/dev/null",
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -- -{pgid} 2>/dev/null || exit 0; \
+         for _ in $(seq 30); do kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 0.1; done; kill -KILL -- -{pgid} 2>/dev/null",
         me = std::process::id()
     );
     Command::new("bash")
