@@ -12,7 +12,8 @@
 #    retention the plan allows: 86400 s (24 h) on Workers Free, 1209600 s (14 days) on Paid.
 # 4. Creates the D1 database booking-deliveries if missing (its id is recorded in deploy.env) and
 #    applies the remote migrations.
-# 5. Writes the configs to deploy (.deploy/, git-ignored): the tracked ones plus your values.
+# 5. Writes the configs to deploy (.deploy/, git-ignored): the tracked ones plus your values
+#    (and, on Free, a consumer batch of 1 message to stay within 10 ms of CPU per invocation).
 # 6. Deploys the consumer, sets its missing secrets, then the same for the producer.
 # 7. Prints the webhook URL to paste into Cal.com.
 #
@@ -96,8 +97,10 @@ if [ -z "$plan" ]; then
   fi
 fi
 case "$plan" in
-  free|Free|FREE) plan=free; retention=86400 ;;
-  paid|Paid|PAID) plan=paid; retention=1209600 ;;
+  # Free: 10 ms of CPU per invocation, so one message per consumer invocation (about 4-6 ms,
+  # an estimate: docs/OPERATIONS.md "Free and Paid plans"). Paid: 30 s, the tracked batch of 10.
+  free|Free|FREE) plan=free; retention=86400; batch_size=1 ;;
+  paid|Paid|PAID) plan=paid; retention=1209600; batch_size="" ;;
   *) die "--plan must be free or paid, not '$plan'" ;;
 esac
 
@@ -275,7 +278,7 @@ else
 fi
 
 # --- the configs to deploy: the tracked ones plus the values from deploy.env ------------------
-step "configs to deploy in $OUT_DIR/ (git-ignored)"
+step "configs to deploy in $OUT_DIR/ (git-ignored)${batch_size:+; consumer batch size $batch_size on the $plan plan}"
 toml_string() {
   local s="$1"
   s="${s//\\/\\\\}"
@@ -293,7 +296,8 @@ generate() {
       keys+="$key "
     done
   fi
-  DEPLOY_VARS="$vars" DEPLOY_DB_ID="$db_id" DEPLOY_KEYS="$keys" DEPLOY_ROOT="$(toml_string "$root")" awk '
+  DEPLOY_VARS="$vars" DEPLOY_DB_ID="$db_id" DEPLOY_KEYS="$keys" DEPLOY_ROOT="$(toml_string "$root")" \
+    DEPLOY_BATCH="$batch_size" awk '
     BEGIN { n = split(ENVIRON["DEPLOY_KEYS"], k, " "); for (i = 1; i <= n; i++) ours[k[i]] = 1
             root = substr(ENVIRON["DEPLOY_ROOT"], 2, length(ENVIRON["DEPLOY_ROOT"]) - 2) }
     /^\[/ { section = $0 }
@@ -301,6 +305,7 @@ generate() {
     /^\[build\]$/ { print; print "cwd = \"" root "\""; next }
     section == "[build]" && /^watch_dir = / { next }
     /^migrations_dir = "/ { print "migrations_dir = \"" root "/" substr($0, 19); next }
+    /^max_batch_size = / && ENVIRON["DEPLOY_BATCH"] != "" { print "max_batch_size = " ENVIRON["DEPLOY_BATCH"]; next }
     /^database_id = / { print "database_id = \"" ENVIRON["DEPLOY_DB_ID"] "\""; next }
     /^\[vars\]$/ { print; printf "%s", ENVIRON["DEPLOY_VARS"]; next }
     section == "[vars]" && match($0, /^[A-Z_][A-Z0-9_]* = /) {

@@ -158,6 +158,12 @@ fn first_deploy(plan: &str, retention: &str) {
     assert!(consumer
         .contains("EMAIL_TO = \"front-desk@northwind-clinic.org, owner@northwind-clinic.org\""));
     assert!(!consumer.contains("example.com"), "{consumer}");
+    // Free: one message per consumer invocation (10 ms of CPU); Paid: the tracked batch of 10.
+    let batch = if plan == "free" { 1 } else { 10 };
+    assert!(
+        consumer.contains(&format!("\nmax_batch_size = {batch}\n")),
+        "{consumer}"
+    );
     let tracked = fs::read_to_string(repo_root().join("wrangler.consumer.toml")).unwrap();
     assert!(!tracked.contains(id));
     let migrate = position(
@@ -364,6 +370,70 @@ fn dry_run_prints_the_whole_plan_and_calls_nothing() {
             consumer_line.is_some() && consumer_line < producer_line,
             "{}",
             run.stdout
+        );
+    }
+}
+
+/// `npx wrangler deploy --dry-run` (the real wrangler, offline: it builds and bundles, uploads
+/// nothing) accepts the tracked configs and the ones deploy.sh generates from them.
+#[test]
+fn tracked_and_generated_configs_pass_wrangler_deploy_dry_run() {
+    let account = Account::new(
+        "wrangler-dry-run",
+        Some(&format!(
+            "{REAL_VALUES}D1_DATABASE_ID=5d4c3b2a-1111-4222-8333-000000000001\n"
+        )),
+    );
+    let plan = account.deploy(&["--plan", "free", "--dry-run"], "free", false);
+    assert!(plan.output.status.success(), "{}", plan.all());
+    // The tracked configs run their [build] command (one at a time: each rebuilds its worker's
+    // build/). The generated ones carry the same [build]; copies without it check the rest (the
+    // absolute paths, the database id, the vars) against the build just made.
+    let mut configs = vec![
+        repo_root().join("wrangler.producer.toml"),
+        repo_root().join("wrangler.consumer.toml"),
+    ];
+    for name in ["wrangler.producer.toml", "wrangler.consumer.toml"] {
+        let text = account.generated(name);
+        assert!(text.contains("[build]\ncwd = "), "{text}");
+        let mut in_build = false;
+        let without_build: String = text
+            .lines()
+            .filter(|l| {
+                if l.starts_with('[') {
+                    in_build = *l == "[build]";
+                }
+                !in_build
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let copy = account.dir.join(format!("no-build-{name}"));
+        fs::write(&copy, without_build).unwrap();
+        configs.push(copy);
+    }
+    let wrangler = repo_root().join("node_modules/.bin/wrangler");
+    for config in configs {
+        let out = Command::new(&wrangler)
+            .args(["deploy", "--dry-run", "--outdir"])
+            .arg(account.dir.join("bundle"))
+            .arg("-c")
+            .arg(&config)
+            .current_dir(repo_root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .env("WRANGLER_LOG_PATH", account.dir.join("wrangler-debug.log"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("wrangler deploy --dry-run");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("--dry-run: exiting now."),
+            "{}:\n{text}",
+            config.display()
         );
     }
 }
