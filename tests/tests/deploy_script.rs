@@ -5,8 +5,13 @@
 //! calls nothing.
 
 use std::fs;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use e2e::pipeline::poll_until;
 
 use e2e::pipeline::repo_root;
 
@@ -47,25 +52,30 @@ impl Account {
         self.dir.join("account")
     }
 
+    /// The environment deploy.sh runs in: the stand-in as wrangler, this account, no secrets.
+    fn environment(&self, cmd: &mut Command, plan: &str) {
+        cmd.env(
+            "WRANGLER",
+            format!(
+                "bash {}",
+                repo_root().join("tests/standins/wrangler.sh").display()
+            ),
+        )
+        .env("STANDIN_STATE", self.state())
+        .env("STANDIN_PLAN", plan)
+        .env("DEPLOY_OUT_DIR", self.dir.join("generated"))
+        .env_remove("SENDGRID_API_KEY")
+        .env_remove("CALCOM_WEBHOOK_SECRET");
+    }
+
     fn deploy(&self, args: &[&str], plan: &str, secrets_in_env: bool) -> Run {
         let mut cmd = Command::new("bash");
         cmd.arg(repo_root().join("scripts/deploy.sh"))
             .args(args)
             .arg("--env-file")
             .arg(self.dir.join("deploy.env"))
-            .env(
-                "WRANGLER",
-                format!(
-                    "bash {}",
-                    repo_root().join("tests/standins/wrangler.sh").display()
-                ),
-            )
-            .env("STANDIN_STATE", self.state())
-            .env("STANDIN_PLAN", plan)
-            .env("DEPLOY_OUT_DIR", self.dir.join("generated"))
-            .env_remove("SENDGRID_API_KEY")
-            .env_remove("CALCOM_WEBHOOK_SECRET")
             .stdin(Stdio::null());
+        self.environment(&mut cmd, plan);
         if secrets_in_env {
             cmd.env("SENDGRID_API_KEY", SENDGRID_KEY)
                 .env("CALCOM_WEBHOOK_SECRET", WEBHOOK_SECRET);
@@ -436,4 +446,92 @@ fn tracked_and_generated_configs_pass_wrangler_deploy_dry_run() {
             config.display()
         );
     }
+}
+
+/// From a terminal (a pseudo-terminal from util-linux `script`), deploy.sh asks for the plan and
+/// for each missing secret; the secrets are typed after the prompt with echo off, so the
+/// terminal's transcript never shows them, and they reach wrangler on stdin.
+#[test]
+fn from_a_terminal_it_asks_for_the_plan_and_the_secrets_without_echoing_them() {
+    let account = Account::new("terminal", Some(REAL_VALUES));
+    let inner = format!(
+        "bash {} --env-file {}",
+        repo_root().join("scripts/deploy.sh").display(),
+        account.dir.join("deploy.env").display()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    account.environment(&mut cmd, "paid");
+    let mut child = cmd.spawn().expect("script (util-linux)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let transcript = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&transcript);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let answer = |prompt: &str, text: &str, stdin: &mut std::process::ChildStdin| {
+        let seen = poll_until(Duration::from_secs(30), || {
+            transcript.lock().unwrap().contains(prompt).then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "no prompt {prompt:?}:\n{}",
+            transcript.lock().unwrap()
+        );
+        stdin.write_all(format!("{text}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    answer("free or paid?", "paid", &mut stdin);
+    answer(
+        "SENDGRID_API_KEY for the consumer (input hidden)",
+        SENDGRID_KEY,
+        &mut stdin,
+    );
+    answer(
+        "CALCOM_WEBHOOK_SECRET for the producer (input hidden)",
+        WEBHOOK_SECRET,
+        &mut stdin,
+    );
+    let status = poll_until(Duration::from_secs(60), || child.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    reader.join().unwrap();
+    let transcript = transcript.lock().unwrap().clone();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "deploy.sh from a terminal:\n{transcript}"
+    );
+    assert!(
+        transcript.contains("paid\r\n"),
+        "the plan is echoed as typed"
+    );
+    for secret in [SENDGRID_KEY, WEBHOOK_SECRET] {
+        assert!(!transcript.contains(secret), "secret echoed:\n{transcript}");
+    }
+    let calls = account.calls();
+    let create = position(&calls, &["queues", "create", "booking-events"]).unwrap();
+    assert_eq!(calls[create][4], "1209600");
+    for (name, value) in [
+        ("SENDGRID_API_KEY", SENDGRID_KEY),
+        ("CALCOM_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ] {
+        let put = position(&calls, &["secret", "put", name]).unwrap();
+        assert_eq!(account.stdin_of(put), value);
+    }
+    assert!(transcript
+        .contains("https://calcom-booking-producer.standin-sub.workers.dev/api/calcom-webhook"));
 }
