@@ -181,6 +181,7 @@ impl Pipeline {
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", wrangler.display())))?;
         spawn_watchdog(child.id())?;
+        register_group(child.id());
 
         let mut pipeline = Pipeline {
             stub,
@@ -330,6 +331,33 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         kill_group(self.child.id());
         let _ = self.child.wait();
+        unregister_group(self.child.id());
+    }
+}
+
+/// The process groups of wrangler commands this process started and has not yet stopped.
+static RUNNING_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn register_group(group: u32) {
+    RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(group);
+}
+
+fn unregister_group(group: u32) {
+    RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|g| *g != group);
+}
+
+/// Stops every wrangler this process started, including the migrations or the `wrangler dev` of
+/// a [`Pipeline::start`] still in progress (for a signal handler that must exit now).
+pub fn stop_all() {
+    let groups = std::mem::take(&mut *RUNNING_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for group in groups {
+        kill_group(group);
     }
 }
 
@@ -387,7 +415,7 @@ pub fn ensure_built() -> io::Result<()> {
 
 /// Creates the delivery ledger's tables in the local D1 state that `wrangler dev` will use.
 fn apply_migrations(wrangler: &Path, consumer_config: &Path, dir: &Path) -> io::Result<()> {
-    let out = Command::new(wrangler)
+    let child = Command::new(wrangler)
         .args(["d1", "migrations", "apply", "booking-deliveries", "--local"])
         .arg("-c")
         .arg(consumer_config)
@@ -398,7 +426,16 @@ fn apply_migrations(wrangler: &Path, consumer_config: &Path, dir: &Path) -> io::
         .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
         .env("CI", "true")
         .stdin(Stdio::null())
-        .output()?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, registered while it runs: a signal during start-up stops it too.
+        .process_group(0)
+        .spawn()?;
+    let group = child.id();
+    register_group(group);
+    let out = child.wait_with_output();
+    unregister_group(group);
+    let out = out?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "applying D1 migrations failed:\n{}{}",

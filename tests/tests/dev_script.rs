@@ -143,7 +143,8 @@ impl DevScript {
         fs::read_to_string(&self.output).unwrap_or_default()
     }
 
-    /// Waits until the webhook answers through the gateway and the stub's inbox answers.
+    /// Waits until the script says it is ready (after which Ctrl-C takes the serving path), the
+    /// webhook answers through the gateway and the stub's inbox answers.
     fn wait_serving(&mut self, port: u16, stub_port: u16) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -154,6 +155,7 @@ impl DevScript {
             let inbox = e2e::http::get(&format!("http://127.0.0.1:{stub_port}/"));
             if matches!(&producer, Ok((404, body)) if body.contains("not_found"))
                 && matches!(inbox, Ok((200, _)))
+                && self.output().contains("Ctrl-C stops everything")
             {
                 return;
             }
@@ -198,71 +200,98 @@ impl Drop for DevScript {
     }
 }
 
+/// Signals the script, waits for it to exit, then until nothing it started is left: no process
+/// seen under it (same start time, not a zombie), and no member of any process group they were
+/// in (the script's own, wrangler's, the watchdog's), which also covers a workerd spawned after
+/// the snapshot.
+fn stop_and_check_gone(dev: &mut DevScript, stop: Stop, what: &str) {
+    let pid = dev.pid();
+    let mut started = tree(pid);
+    dev.seen.extend(started.iter().cloned());
+    dev.signal(stop);
+    let exited = poll_until(Duration::from_secs(20), || {
+        dev.child.try_wait().ok().flatten()
+    });
+    assert!(
+        exited.is_some(),
+        "{what}: dev.sh still running 20 s after {stop:?}:\n{}",
+        dev.output()
+    );
+    // Anything that appeared between the snapshot and the signal.
+    started.extend(tree(pid));
+    let mut groups: Vec<i32> = started.iter().map(|p| p.pgrp).collect();
+    groups.push(pid);
+    groups.retain(|g| *g > 1);
+    // wrangler gets 0.5 s to stop its workerd processes, then its group is killed; the watchdog
+    // notices within a second that it has nothing left to do.
+    let survivors = || -> Vec<String> {
+        started
+            .iter()
+            .filter(|p| alive(p))
+            .cloned()
+            .chain(
+                all_procs()
+                    .into_iter()
+                    .filter(|p| groups.contains(&p.pgrp) && p.state != 'Z'),
+            )
+            .map(|p| format!("{} {} (group {}): {}", p.pid, p.comm, p.pgrp, p.cmdline))
+            .collect()
+    };
+    if poll_until(Duration::from_secs(15), || {
+        survivors().is_empty().then_some(())
+    })
+    .is_none()
+    {
+        panic!(
+            "{what}: 15 s after {stop:?} these are still running:\n{}\noutput:\n{}",
+            survivors().join("\n"),
+            dev.output()
+        );
+    }
+    let output = dev.output();
+    assert!(
+        output.contains("stopping wrangler") && output.contains("pipeline: stopped"),
+        "{what}: dev.sh did not say it stopped:\n{output}"
+    );
+}
+
 fn stop_and_check(stop: Stop) {
     ensure_built().expect("workers built");
     let (port, stub_port) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("calcom-dev-script-{}-{port}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
 
-    // The second round proves the ports were released: same ports, a fresh start.
+    // Signalled while starting: as soon as wrangler runs, before the workers are up.
+    let mut early = DevScript::start(port, stub_port, dir.join("dev-starting.out"));
+    let wrangler_seen = poll_until(Duration::from_secs(60), || {
+        tree(early.pid())
+            .iter()
+            .any(|p| p.cmdline.contains("wrangler"))
+            .then_some(())
+    });
+    assert!(
+        wrangler_seen.is_some(),
+        "wrangler never started:\n{}",
+        early.output()
+    );
+    stop_and_check_gone(&mut early, stop, "while starting");
+
+    // Then twice while serving, on the same ports: the second start proves they were released.
     for round in 1..=2 {
+        let what = format!("serving, round {round}");
         let mut dev = DevScript::start(port, stub_port, dir.join(format!("dev-{round}.out")));
         dev.wait_serving(port, stub_port);
-        let pid = dev.pid();
-        let started = tree(pid);
-        dev.seen.clone_from(&started);
+        let started = tree(dev.pid());
         let names: Vec<String> = started.iter().map(|p| p.comm.clone()).collect();
         assert!(
             started.iter().any(|p| p.comm.starts_with("workerd")),
-            "round {round}: no workerd under dev.sh: {names:?}"
+            "{what}: no workerd under dev.sh: {names:?}"
         );
         assert!(
             started.iter().any(|p| p.cmdline.contains("wrangler")),
-            "round {round}: no wrangler under dev.sh: {names:?}"
+            "{what}: no wrangler under dev.sh: {names:?}"
         );
-
-        dev.signal(stop);
-        let exited = poll_until(Duration::from_secs(20), || {
-            dev.child.try_wait().ok().flatten()
-        });
-        assert!(
-            exited.is_some(),
-            "round {round}: dev.sh still running 20 s after {stop:?}:\n{}",
-            dev.output()
-        );
-
-        // wrangler gets 0.5 s to stop its workerd processes, then its group is killed; the
-        // watchdog notices within a second that it has nothing left to do.
-        let left = poll_until(Duration::from_secs(15), || {
-            let left: Vec<Proc> = started
-                .iter()
-                .filter(|p| alive(p))
-                .cloned()
-                .chain(
-                    all_procs()
-                        .into_iter()
-                        .filter(|p| p.pgrp == pid && p.state != 'Z'),
-                )
-                .collect();
-            left.is_empty().then_some(())
-        });
-        if left.is_none() {
-            let survivors: Vec<String> = started
-                .iter()
-                .filter(|p| alive(p))
-                .map(|p| format!("{} {} (group {}): {}", p.pid, p.comm, p.pgrp, p.cmdline))
-                .collect();
-            panic!(
-                "round {round}: 15 s after {stop:?} these are still running:\n{}\noutput:\n{}",
-                survivors.join("\n"),
-                dev.output()
-            );
-        }
-        let output = dev.output();
-        assert!(
-            output.contains("stopping wrangler") && output.contains("pipeline: stopped"),
-            "round {round}: dev.sh did not say it stopped:\n{output}"
-        );
+        stop_and_check_gone(&mut dev, stop, &what);
     }
     let _ = fs::remove_dir_all(&dir);
 }

@@ -57,10 +57,12 @@ fn parse_ports(mut args: impl Iterator<Item = String>) -> Result<(u16, u16), Str
 
 /// Set once the pipeline is up: from then on a signal stops it through `main`.
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Set when a signal arrived during start-up: the signal thread stops everything and exits.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Waits for SIGINT, SIGTERM or SIGHUP on a thread of its own; the handlers are installed when
-/// this returns. Before the pipeline is up, a signal exits at once (the harness's watchdog stops
-/// a wrangler that was already spawned); after, it is handed to `main`, which stops everything.
+/// this returns. Before the pipeline is up, a signal stops any wrangler already spawned and exits;
+/// after, it is handed to `main`, which stops everything.
 fn watch_signals() -> mpsc::Receiver<&'static str> {
     let (installed_tx, installed_rx) = mpsc::channel();
     let (signal_tx, signal_rx) = mpsc::channel();
@@ -100,7 +102,10 @@ fn watch_signals() -> mpsc::Receiver<&'static str> {
                 _ = hup.recv() => "SIGHUP",
             };
             if !STARTED.load(Ordering::SeqCst) {
-                eprintln!("pipeline: {name} while starting, exiting");
+                STOPPING.store(true, Ordering::SeqCst);
+                eprintln!("pipeline: {name} while starting, stopping wrangler");
+                e2e::pipeline::stop_all();
+                eprintln!("pipeline: stopped");
                 std::process::exit(1);
             }
             let _ = signal_tx.send(name);
@@ -139,9 +144,16 @@ fn main() {
     };
     println!("starting: SendGrid stub, then wrangler dev (gateway + producer + consumer); secrets from {source}");
     let pipeline = Pipeline::start(options).unwrap_or_else(|e| {
+        if STOPPING.load(Ordering::SeqCst) {
+            // Start-up failed because the signal thread is stopping it: that thread exits.
+            loop {
+                std::thread::park();
+            }
+        }
         eprintln!("pipeline failed to start: {e}");
         std::process::exit(1);
     });
+    STARTED.store(true, Ordering::SeqCst);
     println!();
     println!("  webhook:  POST {}", pipeline.url("/api/calcom-webhook"));
     println!(
@@ -153,8 +165,6 @@ fn main() {
     println!("    (also: booking-rescheduled, booking-cancelled, booking-requested, ping, meeting-started)");
     println!("  Ctrl-C stops everything.");
     println!();
-
-    STARTED.store(true, Ordering::SeqCst);
 
     // Follow the workers' output on a thread of its own; main waits for a signal.
     let mut file = std::fs::File::open(pipeline.log_path()).expect("wrangler output");
