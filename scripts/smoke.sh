@@ -158,12 +158,23 @@ while :; do
     echo "then replay or resend (the consumer retries the booking meanwhile)." >&2
     exit 1
   fi
-  [ "$rc" -eq 0 ] || die "reading the ledger failed ($(printf '%q ' "${wrangler[@]}" "${ledger_args[@]}")--command …):"$'\n'"$out"
-  # wrangler may print a banner before the JSON: keep from the first "[".
-  json="[${out#*[}"
-  result="$(classify <<< "$json")"
-  kind="${result%%$'\t'*}"
-  reason="${result#*$'\t'}"
+  read_error=""
+  if [ "$rc" -ne 0 ]; then
+    read_error="reading the ledger failed ($(printf '%q ' "${wrangler[@]}" "${ledger_args[@]}")--command …):"$'\n'"$out"
+    # A busy database (local: wrangler dev writing at the same moment) or a passing API or
+    # network failure is read again at the next poll; anything else (not logged in, no such
+    # database) is reported at once.
+    grep -qiE "SQLITE_BUSY|database is locked|internal error|timed out|ETIMEDOUT|ECONNRESET|fetch failed|\b5[0-9][0-9]\b" <<< "$out" \
+      || die "$read_error"
+    kind=unreadable
+    reason=""
+  else
+    # wrangler may print a banner before the JSON: keep from the first "[".
+    json="[${out#*[}"
+    result="$(classify <<< "$json")"
+    kind="${result%%$'\t'*}"
+    reason="${result#*$'\t'}"
+  fi
   case "$kind" in
     sent) echo "smoke result: sent"; exit 0 ;;
     dead) echo "smoke result: dead-lettered: $reason"; exit 1 ;;
@@ -175,6 +186,7 @@ while :; do
   now=$(date +%s)
   if [ "$now" -ge "$deadline" ]; then
     case "$kind" in
+      unreadable) die "$read_error" ;;
       retrying) echo "smoke result: retrying: $reason"; exit 1 ;;
       sending) echo "smoke result: retrying: still sending after ${timeout} s (SendGrid slow or the consumer stuck)"; exit 1 ;;
       *) echo "smoke result: retrying: nothing in the ledger after ${timeout} s: the consumer has not taken the message (deployed? npx wrangler tail calcom-booking-consumer)"; exit 1 ;;
@@ -185,6 +197,7 @@ while :; do
       none) echo "smoke: queued, not yet in the ledger; waiting (up to ${timeout} s)" ;;
       sending) echo "smoke: the consumer is sending it" ;;
       retrying) echo "smoke: a failure the consumer retries: $reason; waiting" ;;
+      unreadable) echo "smoke: the ledger could not be read this time; reading it again" ;;
     esac
     last="$kind"
   fi

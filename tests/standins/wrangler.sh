@@ -9,8 +9,10 @@
 #   STANDIN_PLAN   free (default) or paid: free refuses a retention over 86400 s, as Cloudflare does
 #   STANDIN_LEDGER_STATE, STANDIN_LEDGER_NOTE, STANDIN_LEDGER_STATUS
 #                  the row `d1 execute` answers for a booking (no row when STANDIN_LEDGER_STATE is
-#                  unset); STANDIN_LEDGER_STATE=no-table answers as wrangler does without the table;
-#                  STANDIN_LEDGER_AFTER=N answers no row for the first N queries
+#                  unset); STANDIN_LEDGER_STATE=no-table answers as wrangler does without the table,
+#                  =not-logged-in as it does without a login;
+#                  STANDIN_LEDGER_AFTER=N answers no row for the first N queries;
+#                  STANDIN_LEDGER_BUSY=N fails the first N queries with SQLITE_BUSY
 #
 # Records, in $STANDIN_STATE:
 #   calls     one line per invocation: the arguments separated by the unit separator (\x1f)
@@ -81,7 +83,11 @@ case "${1:-} ${2:-}" in
     ledger="${STANDIN_LEDGER_STATE:-}"
     after="${STANDIN_LEDGER_AFTER:-0}"
     queries=$(grep -c $'^d1\x1fexecute' "$state/calls" || true)
-    if [ "$ledger" = no-table ]; then
+    if [ "$queries" -le "${STANDIN_LEDGER_BUSY:-0}" ]; then
+      fail "internal error; D1_ERROR: database is locked: SQLITE_BUSY"
+    elif [ "$ledger" = not-logged-in ]; then
+      fail "Not logged in. Please run \`wrangler login\`."
+    elif [ "$ledger" = no-table ]; then
       fail "no such table: deliveries: SQLITE_ERROR [code: 7500]"
     elif [ -z "$ledger" ] || [ "$queries" -le "$after" ]; then
       printf '[{"results":[],"success":true,"meta":{}}]\n'

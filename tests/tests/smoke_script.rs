@@ -142,6 +142,7 @@ fn standin(label: &str, ledger: &[(&str, &str)]) -> (PathBuf, Vec<(&'static str,
             "note" => "STANDIN_LEDGER_NOTE",
             "status" => "STANDIN_LEDGER_STATUS",
             "after" => "STANDIN_LEDGER_AFTER",
+            "busy" => "STANDIN_LEDGER_BUSY",
             other => panic!("{other}"),
         };
         env.push((key, (*v).to_owned()));
@@ -171,7 +172,8 @@ fn the_ledger_outcomes_are_reported_with_their_reasons() {
     let cases: [Case; 4] = [
         (
             "sent",
-            &[("state", "sent"), ("status", "202"), ("after", "1")],
+            // Busy once (read again), then no row yet, then sent.
+            &[("state", "sent"), ("status", "202"), ("busy", "1"), ("after", "2")],
             "smoke result: sent",
             None,
             true,
@@ -247,6 +249,22 @@ fn a_missing_ledger_table_is_named_with_the_command_that_fixes_it() {
         "{}",
         run.all()
     );
+}
+
+#[test]
+fn a_ledger_that_cannot_be_read_is_reported_at_once() {
+    let (config, env) = standin("not-logged-in", &[("state", "not-logged-in")]);
+    let config = config.display().to_string();
+    let uid = uid("not-logged-in");
+    let run = smoke(&["--config", &config, "--uid", &uid], &env);
+    assert!(!run.output.status.success());
+    assert!(
+        run.stderr.contains("reading the ledger failed") && run.stderr.contains("Not logged in"),
+        "{}",
+        run.all()
+    );
+    assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
+    assert_eq!(ledger_calls(&env).len(), 1, "not read again");
 }
 
 #[test]
