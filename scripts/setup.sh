@@ -39,4 +39,17 @@ if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.
   npm ci --no-audit --no-fund
 fi
 
+# The local delivery ledger that plain `npx wrangler dev -c wrangler.producer.toml -c
+# wrangler.consumer.toml` uses (.wrangler/state): without its table the consumer retries every
+# booking with "no such table: deliveries". Applying is idempotent ("No migrations to apply!");
+# stdin from /dev/null keeps wrangler from asking.
+step "local D1 migrations (booking-deliveries)"
+if ! out="$(CI=true WRANGLER_SEND_METRICS=false npx wrangler d1 migrations apply booking-deliveries \
+    --local -c wrangler.consumer.toml < /dev/null 2>&1)"; then
+  printf '%s\n' "$out" >&2
+  echo "setup: applying the local D1 migrations failed (see above)" >&2
+  exit 1
+fi
+grep -E "No migrations to apply|commands executed|✅" <<< "$out" || true
+
 echo "setup: ok (worker-build $WORKER_BUILD_VERSION, wasm-bindgen $WASM_BINDGEN_VERSION)"

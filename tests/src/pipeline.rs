@@ -185,6 +185,7 @@ impl Pipeline {
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", wrangler.display())))?;
         spawn_watchdog(child.id())?;
+        register_group(child.id());
 
         let mut pipeline = Pipeline {
             stub,
@@ -204,6 +205,12 @@ impl Pipeline {
     /// `http://127.0.0.1:PORT` + path: the gateway, which forwards to the producer.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The folder with this run's wrangler configs (`wrangler.consumer.toml`, …) and its local
+    /// state (`state/`, for `--persist-to`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The file wrangler's and the workers' output goes to.
@@ -328,6 +335,33 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         kill_group(self.child.id());
         let _ = self.child.wait();
+        unregister_group(self.child.id());
+    }
+}
+
+/// The process groups of wrangler commands this process started and has not yet stopped.
+static RUNNING_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn register_group(group: u32) {
+    RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(group);
+}
+
+fn unregister_group(group: u32) {
+    RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|g| *g != group);
+}
+
+/// Stops every wrangler this process started, including the migrations or the `wrangler dev` of
+/// a [`Pipeline::start`] still in progress (for a signal handler that must exit now).
+pub fn stop_all() {
+    let groups = std::mem::take(&mut *RUNNING_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for group in groups {
+        kill_group(group);
     }
 }
 
@@ -356,7 +390,7 @@ pub fn shared_pipeline() -> &'static Pipeline {
 
 /// Builds both workers once per process (skipped with `E2E_SKIP_BUILD=1` when the caller, like
 /// `.ci/run`, just built them).
-fn ensure_built() -> io::Result<()> {
+pub fn ensure_built() -> io::Result<()> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -385,7 +419,7 @@ fn ensure_built() -> io::Result<()> {
 
 /// Creates the delivery ledger's tables in the local D1 state that `wrangler dev` will use.
 fn apply_migrations(wrangler: &Path, consumer_config: &Path, dir: &Path) -> io::Result<()> {
-    let out = Command::new(wrangler)
+    let child = Command::new(wrangler)
         .args(["d1", "migrations", "apply", "booking-deliveries", "--local"])
         .arg("-c")
         .arg(consumer_config)
@@ -396,7 +430,16 @@ fn apply_migrations(wrangler: &Path, consumer_config: &Path, dir: &Path) -> io::
         .env("WRANGLER_LOG_PATH", dir.join("wrangler-debug.log"))
         .env("CI", "true")
         .stdin(Stdio::null())
-        .output()?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, registered while it runs: a signal during start-up stops it too.
+        .process_group(0)
+        .spawn()?;
+    let group = child.id();
+    register_group(group);
+    let out = child.wait_with_output();
+    unregister_group(group);
+    let out = out?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "applying D1 migrations failed:\n{}{}",
@@ -475,8 +518,11 @@ fn spawn_watchdog(pgid: u32) -> io::Result<()> {
         return Err(io::Error::other("refusing to watch process group <= 1"));
     }
     // bash, not sh: dash's `kill` misreads a negative group id as options.
+    // When the group is already gone (the owner stopped it) the watchdog ends at once; else it
+    // gives wrangler 3 s to stop its workerd processes before killing what is left.
     let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -- -{pgid} 2>/dev/null; sleep 3; kill -KILL -- -{pgid} 2>/dev/null",
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -- -{pgid} 2>/dev/null || exit 0; \
+         for _ in $(seq 30); do kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 0.1; done; kill -KILL -- -{pgid} 2>/dev/null",
         me = std::process::id()
     );
     Command::new("bash")

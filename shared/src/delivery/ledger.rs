@@ -291,7 +291,7 @@ pub fn unknown_outcome_reason(key: &str) -> String {
     format!(
         "outcome unknown: a previous attempt may already have sent this email (UNKNOWN_OUTCOME=dead-letter). \
 Check SendGrid's activity for idempotency_key {key}; to send it anyway, run \
-`npx wrangler d1 execute booking-deliveries --remote --command \"UPDATE deliveries SET state='failed' WHERE key='{key}' AND state <> 'sent'\"` \
+`npx wrangler d1 execute booking-deliveries --remote -c .deploy/wrangler.consumer.toml --command \"UPDATE deliveries SET state='failed' WHERE key='{key}' AND state <> 'sent'\"` \
 and replay the original message"
     )
 }
