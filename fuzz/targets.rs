@@ -25,7 +25,7 @@ const KEYS_CHECKED: usize = 3;
 
 /// Splits a `verify_parse` input: the first byte is the length of the secret part (capped at what
 /// follows), then the secret part (the value of `CALCOM_WEBHOOK_SECRET`, lossy UTF-8, possibly a
-/// comma/white-space separated list), then the body.
+/// list separated by commas or line breaks), then the body.
 pub fn split_verify_input(data: &[u8]) -> (String, &[u8]) {
     let Some((&n, rest)) = data.split_first() else {
         return (String::new(), data);
@@ -48,8 +48,10 @@ pub fn join_verify_input(secret: &str, body: &[u8]) -> Vec<u8> {
 pub fn verify_parse(data: &[u8]) {
     let (raw, body) = split_verify_input(data);
     let secrets = WebhookSecrets::parse(&raw);
+    // Only commas and line breaks separate; each secret is trimmed, inner spaces are kept.
     let keys: Vec<&str> = raw
-        .split(|c: char| c == ',' || c.is_whitespace())
+        .split([',', '\n'])
+        .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
     assert_eq!(secrets.len(), keys.len(), "secrets parsed from {raw:?}");

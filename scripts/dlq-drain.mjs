@@ -21,7 +21,8 @@
 // for a person to look at. --dry-run lists the messages and hands them straight back.
 //
 // Exit status: 0 all pulled messages replayed (or listed), 1 an error (nothing of the failed
-// batch acked), 2 bad arguments, 3 some messages were rejected and left in the DLQ.
+// batch acked; messages the queue refused are handed back), 2 bad arguments, 3 some messages were
+// rejected and left in the DLQ.
 
 const USAGE =
   "usage: node scripts/dlq-drain.mjs [--dry-run] [--max N] [--batch-size 1..100] [--visibility-timeout-secs S]";
@@ -142,10 +143,34 @@ function describe(record) {
   return `${record.id}  attempts ${record.attempts}  ${age}  ${original.trigger ?? "?"}  booking ${uid}  key ${original.key ?? "?"}  reason: ${reason}`;
 }
 
+/// The producer reads at most 13 MiB per replay request (MAX_REPLAY_BODY_BYTES); pulled records
+/// of up to 128 KB (base64: a third more) could exceed that at 100 per batch, so a batch is posted
+/// in parts of at most 12 MB. The producer itself splits each part into sendBatch calls within
+/// the queue's limits (100 messages, 256 KB) and reports every item.
+const MAX_REPLAY_REQUEST_BYTES = 12_000_000;
+
+function withinReplayLimit(batch) {
+  const parts = [];
+  let part = [];
+  let bytes = 0;
+  for (const record of batch) {
+    const size = JSON.stringify(record).length + 1;
+    if (part.length > 0 && bytes + size > MAX_REPLAY_REQUEST_BYTES) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(record);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   const env = environment(options.dryRun);
-  const totals = { pulled: 0, replayed: 0, left: 0 };
+  const totals = { pulled: 0, replayed: 0, left: 0, failed: 0 };
   const listed = [];
   while (totals.pulled < options.max) {
     const batch = await pull(env, options, Math.min(options.batchSize, options.max - totals.pulled));
@@ -159,25 +184,41 @@ async function main() {
       continue;
     }
 
-    const answer = await postJson(env.replayUrl, env.adminToken, { messages: batch });
-    const rejected = Array.isArray(answer.json?.rejected) ? answer.json.rejected : null;
-    // 200: some replayed; 400 with a `rejected` list: none were sendable. Anything else (401, 404
-    // disabled, 413, 503 queue unavailable) means nothing was queued: hand the batch back.
-    if (!((answer.status === 200 || answer.status === 400) && rejected)) {
-      await ack(env, [], batch).catch(() => {});
-      const detail = answer.json?.message ?? answer.text.slice(0, 300);
-      const hint = answer.status === 413 ? " (try a smaller --batch-size)" : "";
-      throw new Error(`replay failed with HTTP ${answer.status}: ${detail}${hint}; nothing of this batch was acked`);
+    for (const part of withinReplayLimit(batch)) {
+      const answer = await postJson(env.replayUrl, env.adminToken, { messages: part });
+      const rejected = Array.isArray(answer.json?.rejected) ? answer.json.rejected : null;
+      const failed = Array.isArray(answer.json?.failed) ? answer.json.failed : [];
+      // 200: some replayed (each item reported); 400 with a `rejected` list: none were sendable.
+      // Anything else (401, 404 disabled, 413, 503 queue unavailable) means nothing was queued:
+      // hand the batch back.
+      if (!((answer.status === 200 || answer.status === 400) && rejected)) {
+        await ack(env, [], part).catch(() => {});
+        const detail = answer.json?.message ?? answer.json?.error ?? answer.text.slice(0, 300);
+        const hint = answer.status === 413 ? " (try a smaller --batch-size)" : "";
+        throw new Error(`replay failed with HTTP ${answer.status}: ${detail}${hint}; nothing of this batch was acked`);
+      }
+      // Per item: replayed (ack), rejected (left for a person), failed (the queue refused it:
+      // handed back at once, and the run ends with an error).
+      const rejectedAt = new Map(rejected.map((r) => [r.index, r]));
+      const failedAt = new Set(failed.map((f) => f.index));
+      const replayed = part.filter((_, i) => !rejectedAt.has(i) && !failedAt.has(i));
+      const handBack = part.filter((_, i) => failedAt.has(i));
+      await ack(env, replayed, handBack);
+      totals.replayed += replayed.length;
+      totals.left += rejectedAt.size;
+      totals.failed += handBack.length;
+      for (const [index, r] of rejectedAt) {
+        console.log(`left in the DLQ: ${part[index]?.id ?? "?"}  ${r.error}: ${r.message}`);
+      }
+      for (const record of handBack) console.log(`handed back (queue unavailable): ${record.id}`);
+      console.log(
+        `batch: ${part.length} pulled, ${replayed.length} replayed and acked, ${rejectedAt.size} left` +
+          (handBack.length > 0 ? `, ${handBack.length} handed back` : ""),
+      );
     }
-    const rejectedAt = new Map(rejected.map((r) => [r.index, r]));
-    const replayed = batch.filter((_, i) => !rejectedAt.has(i));
-    await ack(env, replayed, []);
-    totals.replayed += replayed.length;
-    totals.left += rejectedAt.size;
-    for (const [index, r] of rejectedAt) {
-      console.log(`left in the DLQ: ${batch[index]?.id ?? "?"}  ${r.error}: ${r.message}`);
+    if (totals.failed > 0) {
+      throw new Error(`the queue refused ${totals.failed} message(s); they were handed back to the DLQ, run again later`);
     }
-    console.log(`batch: ${batch.length} pulled, ${replayed.length} replayed and acked, ${rejectedAt.size} left`);
   }
 
   if (options.dryRun) {

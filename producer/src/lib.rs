@@ -4,10 +4,12 @@
 //! message to the `booking-events` queue when told to, and writes the JSON answer. Every decision
 //! lives in `shared`, where it is unit-tested natively.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures_util::StreamExt;
 use shared::ingress::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
 use shared::ingress::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
-use shared::ingress::{self, Ingress, Reply, Route, MAX_BODY_BYTES};
+use shared::ingress::{self, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine, LOG_LEVEL_ENV};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
@@ -56,7 +58,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     let route = ingress::route(&method, &path);
     let (reply, mut line) = match route {
         Route::Webhook => handle_webhook(&mut req, env, &logger).await,
-        Route::Health => (health(env), LogLine::new(Level::Debug, "health_checked")),
+        Route::Health => health(&req, env, &logger),
         Route::Replay => handle_replay(&mut req, env).await,
         _ => (
             Reply::for_route(route, &method, &path)
@@ -73,13 +75,12 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
 
 async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
     let rejected = |reply: Reply| (reply, LogLine::new(Level::Warn, "webhook_rejected"));
-    let Some(body) = read_body_capped(req, MAX_BODY_BYTES).await else {
-        return rejected(Reply::body_too_large());
+    let body = match read_body_capped(req, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(true) => return rejected(Reply::body_too_large()),
+        Err(false) => return rejected(Reply::body_read_failed()),
     };
-    let secrets = env
-        .secret(SECRET_ENV)
-        .map(|s| WebhookSecrets::parse(&s.to_string()))
-        .unwrap_or_default();
+    let secrets = secrets(env, logger);
     if secrets.is_empty() {
         let problem = format!("{SECRET_ENV} is not set: every webhook is refused until it is (wrangler secret put {SECRET_ENV})");
         logger
@@ -127,57 +128,101 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
     }
 }
 
-/// `GET /healthz`: which settings are present (never their values).
-fn health(env: &Env) -> Reply {
-    let secret = env
+/// Set once this isolate has logged that a webhook secret is weak.
+static WEAK_SECRET_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// The configured webhook secrets. A weak one (see `WebhookSecrets::weakness`) is reported in an
+/// error line once per isolate: it still verifies, and one line per request would drown the log.
+fn secrets(env: &Env, logger: &Logger<'_>) -> WebhookSecrets {
+    let secrets = env
         .secret(SECRET_ENV)
-        .map(|s| !WebhookSecrets::parse(&s.to_string()).is_empty())
-        .unwrap_or(false);
-    Reply::health(
-        env!("CARGO_PKG_VERSION"),
-        &[
-            (SECRET_ENV, secret),
+        .map(|s| WebhookSecrets::parse(&s.to_string()))
+        .unwrap_or_default();
+    if let Some(weakness) = secrets.weakness() {
+        if !WEAK_SECRET_REPORTED.swap(true, Ordering::Relaxed) {
+            logger.emit(
+                &LogLine::new(Level::Error, "producer_misconfigured").with("problems", weakness),
+            );
+        }
+    }
+    secrets
+}
+
+/// `GET /healthz`: `ok`, `incomplete` or `degraded` for anyone; which settings are present
+/// (never their values) only with the admin token. The log line names the problems.
+fn health(req: &Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
+    let secrets = secrets(env, logger);
+    let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
+    let mut weaknesses: Vec<String> = secrets.weakness().into_iter().collect();
+    if token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        weaknesses.extend(replay::token_problem(token.as_deref()).map(str::to_owned));
+    }
+    let health = Health {
+        checks: vec![
+            (SECRET_ENV, !secrets.is_empty()),
             (QUEUE_BINDING, env.queue(QUEUE_BINDING).is_ok()),
         ],
+        weaknesses,
+    };
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let detail = replay::authorize(token.as_deref(), authorization.as_deref()).is_ok();
+    (
+        health.reply(env!("CARGO_PKG_VERSION"), detail),
+        health.log_line(),
     )
 }
 
-/// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::ingress::replay`).
+/// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::ingress::replay`),
+/// in `sendBatch` calls the queue accepts, each item reported.
 async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
     let refused = |reply: Reply| (reply, LogLine::new(Level::Warn, "replay_refused"));
     let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
     let authorization = req.headers().get("Authorization").ok().flatten();
     if let Err(reply) = replay::authorize(token.as_deref(), authorization.as_deref()) {
-        return refused(reply);
+        let (reply, mut line) = refused(reply);
+        if let Some(why) = replay::token_problem(token.as_deref()) {
+            line.set("reason", why);
+        }
+        return (reply, line);
     }
-    let Some(body) = read_body_capped(req, MAX_REPLAY_BODY_BYTES).await else {
-        return refused(Reply::error(
-            413,
-            "body_too_large",
-            "Replay at most 100 messages per request.",
-        ));
+    let body = match read_body_capped(req, MAX_REPLAY_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(true) => {
+            return refused(Reply::error(
+                413,
+                "body_too_large",
+                "Replay at most 100 messages per request.",
+            ))
+        }
+        Err(false) => return refused(Reply::body_read_failed()),
     };
     let plan = match replay::plan(&body) {
         Ok(plan) => plan,
         Err(reply) => return refused(reply),
     };
-    if !plan.messages.is_empty() {
-        if let Err(e) = enqueue_batch(env, &plan.messages).await {
-            return (
-                Reply::queue_unavailable(),
-                LogLine::new(Level::Error, "replay_queue_failed").with("error", describe(&e)),
-            );
+    let mut unsent = Vec::new();
+    let mut error = None;
+    for batch in plan.batches() {
+        if let Err(e) = enqueue_batch(env, &plan.messages[batch.clone()]).await {
+            unsent.extend(batch);
+            error = Some(describe(&e));
         }
     }
-    let line = LogLine::new(Level::Info, "replay_queued")
-        .with("replayed", plan.messages.len())
-        .with("rejected", plan.rejected.len());
-    (plan.reply(), line)
+    let reply = plan.reply(&unsent);
+    let mut line = match error {
+        Some(e) => LogLine::new(Level::Error, "replay_queue_failed").with("error", e),
+        None => LogLine::new(Level::Info, "replay_queued"),
+    };
+    line.set("replayed", plan.messages.len() - unsent.len());
+    line.set("rejected", plan.rejected.len());
+    line.set("failed", unsent.len());
+    (reply, line)
 }
 
-/// Reads at most `max` bytes; `None` when the body is larger. Checks `Content-Length` first so
-/// an oversized upload is refused without reading it.
-async fn read_body_capped(req: &mut Request, max: usize) -> Option<Vec<u8>> {
+/// Reads at most `max` bytes: `Err(true)` when the body is larger, `Err(false)` when the upload
+/// broke off (answered `body_read_failed`, not 413). Checks `Content-Length` first so an
+/// oversized upload is refused without reading it.
+async fn read_body_capped(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
     let declared = req
         .headers()
         .get("Content-Length")
@@ -185,21 +230,21 @@ async fn read_body_capped(req: &mut Request, max: usize) -> Option<Vec<u8>> {
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return None;
+        return Err(true);
     }
     // No body at all reads as an empty one (then refused by the signature check).
     let Ok(mut stream) = req.stream() else {
-        return Some(Vec::new());
+        return Ok(Vec::new());
     };
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
+        let chunk = chunk.map_err(|_| false)?;
         if body.len() + chunk.len() > max {
-            return None;
+            return Err(true);
         }
         body.extend_from_slice(&chunk);
     }
-    Some(body)
+    Ok(body)
 }
 
 /// Sends the message's JSON as a `text` message, retrying briefly. Serialized once, in Rust: the
@@ -225,12 +270,12 @@ async fn enqueue(env: &Env, json: &str) -> Result<()> {
     Err(last_error.unwrap_or_else(|| Error::RustError("queue send failed".into())))
 }
 
-/// Sends the replayed originals in one batch (at most 100, as `shared::ingress::replay`
-/// guarantees).
-async fn enqueue_batch(env: &Env, messages: &[String]) -> Result<()> {
+/// Sends replayed originals in one `sendBatch` (within the queue's limits, as
+/// `ReplayPlan::batches` guarantees).
+async fn enqueue_batch(env: &Env, messages: &[(usize, String)]) -> Result<()> {
     let queue = env.queue(QUEUE_BINDING)?;
     let mut batch = Vec::with_capacity(messages.len());
-    for json in messages {
+    for (_, json) in messages {
         let body = JSON::parse(json).map_err(|_| Error::RustError("message is not JSON".into()))?;
         batch.push(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json));
     }

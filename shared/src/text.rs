@@ -20,12 +20,24 @@ pub fn truncate_bytes(s: &str, max_bytes: usize) -> (String, bool) {
     (out, true)
 }
 
+/// True for the invisible format characters that make text display other than it reads: zero
+/// width characters and marks (U+200B–U+200F), bidi embeddings and overrides (U+202A–U+202E),
+/// bidi isolates (U+2066–U+2069) and the byte-order mark / zero width no-break space (U+FEFF).
+pub fn is_spoofing_format_char(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// Folds every run of control characters (CR, LF, tabs, …) and spaces into one space and trims
-/// the ends: for email subjects and one-line fields, where a CR/LF could inject headers.
+/// the ends: for email subjects, display names and other one-line fields, where a CR/LF could
+/// inject headers. Drops the format characters of [`is_spoofing_format_char`], so a subject or a
+/// sender's name cannot be made to read backwards or hide characters (visual spoofing).
 pub fn single_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut pending_space = false;
     for c in s.chars() {
+        if is_spoofing_format_char(c) {
+            continue;
+        }
         if c.is_control() || c.is_whitespace() {
             pending_space = !out.is_empty();
         } else {
@@ -119,6 +131,36 @@ mod tests {
     fn single_line_removes_crlf_and_collapses_space() {
         assert_eq!(single_line("  Hello\r\nBcc: x@y\t z  "), "Hello Bcc: x@y z");
         assert_eq!(single_line("\n\n"), "");
+    }
+
+    #[test]
+    fn single_line_drops_bidi_overrides_and_zero_width_characters() {
+        // "Invoice paid" shown as if reversed, a zero width space hiding inside a word, …
+        assert_eq!(
+            single_line("Call \u{202E}dexif\u{202C} now"),
+            "Call dexif now"
+        );
+        assert_eq!(single_line("pay\u{200B}pal\u{FEFF}"), "paypal");
+        assert_eq!(
+            single_line("\u{2066}a\u{2067}b\u{2068}c\u{2069} \u{200E}d\u{200F}"),
+            "abc d"
+        );
+        // Every character of the four ranges, and only those.
+        let banned = ('\u{200B}'..='\u{200F}')
+            .chain('\u{202A}'..='\u{202E}')
+            .chain('\u{2066}'..='\u{2069}')
+            .chain(['\u{FEFF}']);
+        for c in banned {
+            assert_eq!(single_line(&format!("x{c}y")), "xy", "U+{:04X}", c as u32);
+        }
+        for kept in [
+            '\u{200A}', '\u{2010}', '\u{2029}', '\u{202F}', '\u{2065}', '\u{206A}',
+        ] {
+            assert!(!is_spoofing_format_char(kept), "U+{:04X}", kept as u32);
+        }
+        // Only format characters between two words: no double space, and nothing left at all.
+        assert_eq!(single_line("a \u{200B} b"), "a b");
+        assert_eq!(single_line("\u{202E}\u{200B}"), "");
     }
 
     #[test]

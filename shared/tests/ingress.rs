@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use shared::contract::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES};
 use shared::ingress::envelope::{idempotency_key, parse_delivery, BodyError, Delivery};
 use shared::ingress::signature::{sign, WebhookSecrets};
-use shared::ingress::{accept_webhook, route, Ingress, Reply, Route};
+use shared::ingress::{accept_webhook, route, Health, Ingress, Reply, Route};
 
 const SECRET: &str = "whsec_test_only_secret";
 const NOW: &str = "2026-02-10T17:03:13.000Z";
@@ -493,22 +493,53 @@ fn health_and_replay_routes() {
         Route::MethodNotAllowed { allow: "POST" }
     );
 
-    let ok = Reply::health(
-        "0.1.0",
-        &[("CALCOM_WEBHOOK_SECRET", true), ("BOOKING_QUEUE", true)],
-    );
-    assert_eq!(ok.status, 200);
-    assert_eq!(ok.body["status"], "ok");
-    assert_eq!(ok.body["version"], "0.1.0");
-    let missing = Reply::health(
-        "0.1.0",
-        &[("CALCOM_WEBHOOK_SECRET", false), ("BOOKING_QUEUE", true)],
-    );
-    assert_eq!(missing.status, 503);
+    let health = |secret: bool, weaknesses: &[&str]| Health {
+        checks: vec![("CALCOM_WEBHOOK_SECRET", secret), ("BOOKING_QUEUE", true)],
+        weaknesses: weaknesses.iter().map(|w| (*w).to_owned()).collect(),
+    };
+    // Anyone sees the status word and nothing else.
+    let weak = "CALCOM_WEBHOOK_SECRET: secret 2 of 2 is shorter than 16 bytes";
+    for (h, status, word) in [
+        (health(true, &[]), 200, "ok"),
+        (health(true, &[weak]), 200, "degraded"),
+        (health(false, &[weak]), 503, "incomplete"),
+    ] {
+        let public = h.reply("0.1.0", false);
+        assert_eq!(public.status, status);
+        assert_eq!(public.body, json!({ "status": word }), "no setting named");
+        assert_eq!(h.reply("0.1.0", true).status, status);
+    }
+    // With a valid admin token: the version, each setting and the problems.
+    let detail = health(false, &[weak]).reply("0.1.0", true);
+    assert_eq!(detail.body["version"], "0.1.0");
     assert_eq!(
-        missing.body["config"],
+        detail.body["config"],
         json!({"CALCOM_WEBHOOK_SECRET": false, "BOOKING_QUEUE": true})
     );
+    assert_eq!(
+        detail.body["problems"],
+        json!(["CALCOM_WEBHOOK_SECRET is not set", weak])
+    );
+    // The log line names the problems, at a level that matches.
+    let line = |h: Health| h.log_line().render("producer");
+    assert!(line(health(true, &[])).contains(r#""level":"debug""#));
+    let degraded = line(health(true, &[weak]));
+    assert!(degraded.contains(r#""level":"warn""#), "{degraded}");
+    assert!(degraded.contains("secret 2 of 2 is shorter"), "{degraded}");
+    let incomplete = line(health(false, &[]));
+    assert!(incomplete.contains(r#""level":"error""#), "{incomplete}");
+    assert!(
+        incomplete.contains("CALCOM_WEBHOOK_SECRET is not set"),
+        "{incomplete}"
+    );
+}
+
+#[test]
+fn a_body_that_cannot_be_read_is_400_not_413() {
+    let reply = Reply::body_read_failed();
+    assert_eq!((reply.status, reply.outcome()), (400, "body_read_failed"));
+    assert_ne!(reply.outcome(), Reply::body_too_large().outcome());
+    assert_eq!(Reply::body_too_large().status, 413);
 }
 
 #[test]

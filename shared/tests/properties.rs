@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 
 use shared::contract::decode::{decode_message, decode_message_str};
 use shared::contract::message::{
-    Answer, Booking, BookingMessage, BookingTrigger, Cancellation, Person, PreviousSlot,
-    MAX_MESSAGE_BYTES, MESSAGE_VERSION,
+    is_valid_key, Answer, Booking, BookingMessage, BookingTrigger, Cancellation, Person,
+    PreviousSlot, MAX_MESSAGE_BYTES, MESSAGE_VERSION,
 };
 use shared::ingress::envelope::{parse_delivery, Delivery};
 use shared::ingress::signature::{sign, verify, SignatureError, WebhookSecrets};
@@ -42,16 +42,21 @@ fn config(cases: u32) -> Config {
 // Signatures
 // ---------------------------------------------------------------------------------------------
 
-/// A secret as an operator could configure it in a list: non-empty, no comma, no white space.
+/// A secret as an operator could configure it in a list: non-empty, no comma, no line break,
+/// no white space at either end. White space inside belongs to it: Cal.com's secret is free text,
+/// so a phrase such as `correct horse battery staple` is one secret.
 fn secret() -> impl Strategy<Value = String> {
     prop_oneof![
-        // Arbitrary Unicode, including control characters other than white space.
+        // Arbitrary Unicode, including white space inside and control characters.
         prop::collection::vec(
-            any::<char>().prop_filter("list separator", |c| *c != ',' && !c.is_whitespace()),
+            any::<char>().prop_filter("list separator", |c| *c != ',' && *c != '\n'),
             1..40,
         )
-        .prop_map(|chars| chars.into_iter().collect::<String>()),
+        .prop_map(|chars| chars.into_iter().collect::<String>().trim().to_owned())
+        .prop_filter("blank", |s| !s.is_empty()),
         "whsec_[A-Za-z0-9+/=_-]{8,48}",
+        // A phrase: words separated by spaces or tabs.
+        "[A-Za-z0-9]{1,10}([ \t]{1,3}[A-Za-z0-9]{1,10}){1,5}",
         // Longer than HMAC-SHA256's 64-byte block: the key is hashed first.
         "[!-+\\--~]{65,200}",
     ]
@@ -71,7 +76,7 @@ fn secrets() -> impl Strategy<Value = Vec<String>> {
 }
 
 /// The secrets as `CALCOM_WEBHOOK_SECRET` holds them: separated (and surrounded) by commas and
-/// white space of any kind.
+/// line breaks, with white space of any kind around them.
 fn configured(list: &[String], seps: &[&str], edges: (&str, &str)) -> String {
     let mut raw = edges.0.to_owned();
     for (i, s) in list.iter().enumerate() {
@@ -84,9 +89,18 @@ fn configured(list: &[String], seps: &[&str], edges: (&str, &str)) -> String {
     raw
 }
 
+/// Only a comma or a line break separates secrets; white space around them is trimmed.
 fn separator() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        ",", " ", "\n", ", ", " ,\r\n\t", ",,", "\u{3000}", "\u{a0},",
+        ",",
+        "\n",
+        "\r\n",
+        ", ",
+        " ,\r\n\t",
+        ",,",
+        "\n\n",
+        "\u{3000},",
+        "\u{a0},\n",
     ])
 }
 
@@ -191,7 +205,7 @@ proptest! {
         delta in 1u8..16,
         form in form(),
     ) {
-        let secrets = WebhookSecrets::parse(&list.join(" "));
+        let secrets = WebhookSecrets::parse(&list.join("\n"));
         let mut sig = sign(which.get(&list).as_bytes(), &body).into_bytes();
         let old = HEX.iter().position(|d| *d == sig[at]).expect("hex digit");
         // A different value, not just a different case of the same digit.
@@ -219,6 +233,45 @@ proptest! {
             let joined = sign(list.join(",").as_bytes(), &body);
             prop_assert_eq!(verify(&secrets, Some(&joined), &body), Err(SignatureError::Mismatch));
         }
+    }
+
+    #[test]
+    fn a_phrase_is_one_secret_and_none_of_its_words_is(
+        words in prop::collection::vec("[A-Za-z0-9]{1,12}", 2..6),
+        gaps in prop::collection::vec(prop::sample::select(vec![" ", "  ", "\t", " \t "]), 1..4),
+        edges in (edge(), edge()),
+        body in body(),
+        form in form(),
+    ) {
+        let mut phrase = words[0].clone();
+        for (i, word) in words.iter().enumerate().skip(1) {
+            phrase.push_str(gaps[i % gaps.len()]);
+            phrase.push_str(word);
+        }
+        let secrets = WebhookSecrets::parse(&format!("{}{phrase}{}", edges.0, edges.1));
+        prop_assert_eq!(secrets.len(), 1, "{:?} is one secret", phrase);
+        let sig = spell(&sign(phrase.as_bytes(), &body), &form);
+        prop_assert_eq!(verify(&secrets, Some(&sig), &body), Ok(()));
+        for word in &words {
+            let sig = spell(&sign(word.as_bytes(), &body), &form);
+            prop_assert_eq!(verify(&secrets, Some(&sig), &body), Err(SignatureError::Mismatch), "word {:?}", word);
+        }
+        // Weak exactly when shorter than 16 bytes, and reported by position only.
+        prop_assert_eq!(secrets.weak().is_empty(), phrase.len() >= 16);
+        if let Some(told) = secrets.weakness() {
+            prop_assert!(!told.contains(&phrase), "{}", told);
+        }
+    }
+
+    #[test]
+    fn weak_secrets_are_those_shorter_than_16_bytes(
+        list in secrets(),
+        seps in prop::collection::vec(separator(), 1..3),
+        edges in (edge(), edge()),
+    ) {
+        let secrets = WebhookSecrets::parse(&configured(&list, &seps, edges));
+        let expected: Vec<usize> = (1..=list.len()).filter(|i| list[i - 1].len() < 16).collect();
+        prop_assert_eq!(secrets.weak(), expected);
     }
 
     #[test]
@@ -518,7 +571,8 @@ fn booking() -> BoxedStrategy<Booking> {
 fn message() -> impl Strategy<Value = BookingMessage> {
     (
         trigger(),
-        wild_text(),
+        // The producer's keys: 32 lowercase hex characters (anything else is refused).
+        "[0-9a-f]{32}",
         prop_oneof![Just(NOW.to_owned()), date_text()],
         opt(date_text()),
         booking(),
@@ -545,15 +599,20 @@ proptest! {
 
     #[test]
     fn any_message_survives_the_queue(mut message in message()) {
-        // The producer always sets a key (a hash) and a uid (non-blank); the consumer refuses a
-        // message without them, so only those are the producer's messages.
-        if message.key.is_empty() {
-            message.key = "k".to_owned();
-        }
+        // The producer always sets a uid (non-blank); the consumer refuses a message without
+        // one, so only those are the producer's messages.
         if message.booking.uid.is_empty() {
             message.booking.uid = "u".to_owned();
         }
         prop_assert_eq!(decode_message_str(&message.to_json()), Ok(message.clone()));
+    }
+
+    #[test]
+    fn a_key_that_is_not_32_lowercase_hex_never_decodes(mut message in message(), key in wild_text()) {
+        prop_assume!(!is_valid_key(&key));
+        message.key = key;
+        let err = decode_message_str(&message.to_json()).unwrap_err();
+        prop_assert_eq!(err.code(), "invalid_message");
     }
 }
 

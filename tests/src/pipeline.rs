@@ -22,6 +22,9 @@ use crate::stub::{ReceivedEmail, Stub};
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_e2e_test_secret";
 /// A second webhook secret, configured alongside the first as during a rotation.
 pub const TEST_WEBHOOK_SECRET_NEXT: &str = "whsec_e2e_rotated_secret";
+/// A third webhook secret: a phrase with spaces, as a person types it into Cal.com's form. It is
+/// one secret; none of its words is one.
+pub const TEST_WEBHOOK_PHRASE: &str = "correct horse battery staple";
 /// The SendGrid key the harness configures and the stub expects (test-only value).
 pub const TEST_SENDGRID_KEY: &str = "SG.e2e-test-key";
 
@@ -61,7 +64,7 @@ impl Default for PipelineOptions {
         let secrets = BTreeMap::from([
             (
                 "CALCOM_WEBHOOK_SECRET".to_owned(),
-                format!("{TEST_WEBHOOK_SECRET},{TEST_WEBHOOK_SECRET_NEXT}"),
+                format!("{TEST_WEBHOOK_SECRET},{TEST_WEBHOOK_SECRET_NEXT},{TEST_WEBHOOK_PHRASE}"),
             ),
             ("SENDGRID_API_KEY".to_owned(), TEST_SENDGRID_KEY.to_owned()),
         ]);

@@ -10,7 +10,8 @@ use e2e::stub::{Fault, FaultRule};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
-const ADMIN_TOKEN: &str = "e2e-admin-token-value";
+/// At least 32 characters: a shorter token keeps the route disabled.
+const ADMIN_TOKEN: &str = "e2e-admin-token-value-0123456789abcdef";
 
 fn post_booking(p: &Pipeline, uid: &str) {
     let body = serde_json::to_vec(&sample_with_uid("booking-created", uid)).unwrap();
@@ -20,6 +21,12 @@ fn post_booking(p: &Pipeline, uid: &str) {
             .status,
         202
     );
+}
+
+fn health(p: &Pipeline, token: Option<&str>) -> http::Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http::send("GET", &p.url("/healthz"), &headers, vec![]).unwrap()
 }
 
 fn replay(p: &Pipeline, token: Option<&str>, body: &Value) -> http::Answer {
@@ -47,14 +54,21 @@ fn health_replay_and_sentry_reports() {
     options.secrets.insert("SENTRY_DSN".into(), sentry.dsn());
     let p = Pipeline::start(options).unwrap();
 
-    // Health: complete configuration, no values shown.
-    let health = http::send("GET", &p.url("/healthz"), &[], vec![]).unwrap();
+    // Health: anyone sees the status word only; the admin token shows which settings are present
+    // (never their values).
+    for token in [None, Some("wrong")] {
+        let health = health(&p, token);
+        assert_eq!(health.status, 200, "{}", health.body);
+        assert_eq!(health.json(), json!({"status": "ok"}));
+    }
+    let health = health(&p, Some(ADMIN_TOKEN));
     assert_eq!(health.status, 200, "{}", health.body);
     assert_eq!(health.json()["status"], "ok");
     assert_eq!(
         health.json()["config"],
         json!({"CALCOM_WEBHOOK_SECRET": true, "BOOKING_QUEUE": true})
     );
+    assert_eq!(health.json()["problems"], json!([]));
     assert!(!health.body.contains(TEST_WEBHOOK_SECRET));
 
     // A booking SendGrid refuses once with 400: dead-lettered at once, reported to Sentry.
@@ -74,6 +88,7 @@ fn health_replay_and_sentry_reports() {
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["replayed"], 1);
     assert_eq!(res.json()["rejected"].as_array().unwrap().len(), 2);
+    assert_eq!(res.json()["failed"], json!([]));
     poll_until(WAIT, || (p.emails_for(uid).len() == 1).then_some(()))
         .unwrap_or_else(|| panic!("not delivered; logs:\n{}", p.logs()));
 
@@ -89,6 +104,36 @@ fn health_replay_and_sentry_reports() {
         p.logs()
     );
     assert_eq!(p.emails_for(uid).len(), 1);
+
+    // Six originals of ~60 KB: more than one queue batch may hold (256 KB), so they go in two
+    // sendBatch calls; all six are accepted and emailed.
+    let big: Vec<Value> = (0..6)
+        .map(|n| {
+            let mut m = dead["original"].clone();
+            m["key"] = json!(format!("{:032x}", 0xb16_0000 + n));
+            m["booking"]["uid"] = json!(format!("adm-big-{n}"));
+            m["booking"]["notes"] = json!(format!("{n} {}", "long answer ".repeat(5_000)));
+            m
+        })
+        .collect();
+    assert!(big
+        .iter()
+        .all(|m| (60_000..64_000).contains(&m.to_string().len())));
+    let res = replay(&p, Some(ADMIN_TOKEN), &json!(big));
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(
+        (
+            &res.json()["replayed"],
+            &res.json()["failed"],
+            &res.json()["rejected"]
+        ),
+        (&json!(6), &json!([]), &json!([]))
+    );
+    for n in 0..6 {
+        let uid = format!("adm-big-{n}");
+        poll_until(WAIT, || (p.emails_for(&uid).len() == 1).then_some(()))
+            .unwrap_or_else(|| panic!("{uid} not delivered; logs:\n{}", p.logs()));
+    }
 
     // Sentry: the dead letter from the consumer; three rejected signatures give one event.
     let body = serde_json::to_vec(&sample_with_uid("booking-created", "adm-probe")).unwrap();
@@ -161,8 +206,110 @@ fn replay_is_disabled_and_health_incomplete_without_settings() {
         (res.status, res.json()["error"].as_str()),
         (404, Some("replay_disabled"))
     );
-    let health = http::send("GET", &p.url("/healthz"), &[], vec![]).unwrap();
+    assert!(
+        p.wait_for_log_lines(&["\"replay_refused\"", "ADMIN_TOKEN is not set"], 1, WAIT),
+        "{}",
+        p.logs()
+    );
+    // Publicly only the word; the log line names what is missing.
+    let health = health(&p, None);
     assert_eq!(health.status, 503);
-    assert_eq!(health.json()["status"], "incomplete");
-    assert_eq!(health.json()["config"]["CALCOM_WEBHOOK_SECRET"], false);
+    assert_eq!(health.json(), json!({"status": "incomplete"}));
+    assert!(
+        p.wait_for_log_lines(
+            &[
+                "\"health_checked\"",
+                "\"error\"",
+                "CALCOM_WEBHOOK_SECRET is not set"
+            ],
+            1,
+            WAIT
+        ),
+        "{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn a_short_admin_token_keeps_replay_disabled_and_a_weak_secret_degrades_health() {
+    const SHORT_TOKEN: &str = "e2e-short-admin-token-012345678"; // 31 characters
+    const WEAK_SECRET: &str = "short-secret";
+    assert_eq!(SHORT_TOKEN.len(), 31);
+    let mut options = PipelineOptions {
+        with_consumer: false,
+        ..PipelineOptions::default()
+    };
+    options
+        .secrets
+        .insert("ADMIN_TOKEN".into(), SHORT_TOKEN.into());
+    options.secrets.insert(
+        "CALCOM_WEBHOOK_SECRET".into(),
+        format!("{WEAK_SECRET},{TEST_WEBHOOK_SECRET}"),
+    );
+    let p = Pipeline::start(options).unwrap();
+
+    // Even with that very token the route stays disabled, and the log says why.
+    let res = replay(&p, Some(SHORT_TOKEN), &json!({}));
+    assert_eq!(
+        (res.status, res.json()["error"].as_str()),
+        (404, Some("replay_disabled")),
+        "{}",
+        res.body
+    );
+    assert!(
+        p.wait_for_log_lines(
+            &["\"replay_refused\"", "shorter than 32 characters"],
+            1,
+            WAIT
+        ),
+        "{}",
+        p.logs()
+    );
+
+    // The weak secret still verifies (Cal.com would not resend a refused booking) …
+    for n in 0..2 {
+        let body = serde_json::to_vec(&sample_with_uid(
+            "booking-created",
+            &format!("adm-weak-{n}"),
+        ))
+        .unwrap();
+        let res = post_signed(&p.url("/api/calcom-webhook"), WEAK_SECRET, &body).unwrap();
+        assert_eq!(res.status, 202, "{}", res.body);
+    }
+    // … health says `degraded` and nothing more, with or without the (short) token …
+    for token in [None, Some(SHORT_TOKEN)] {
+        let health = health(&p, token);
+        assert_eq!(health.status, 200, "{}", health.body);
+        assert_eq!(health.json(), json!({"status": "degraded"}));
+    }
+    // … and one error line per isolate names it by position, never by value.
+    assert!(
+        p.wait_for_log_lines(
+            &[
+                "\"producer_misconfigured\"",
+                "secret 1 of 2 is shorter than 16 bytes"
+            ],
+            1,
+            WAIT
+        ),
+        "{}",
+        p.logs()
+    );
+    assert!(p.wait_for_log_lines(
+        &[
+            "\"health_checked\"",
+            "ADMIN_TOKEN is shorter than 32 characters"
+        ],
+        2,
+        WAIT
+    ));
+    assert_eq!(
+        p.count_log_lines(&["\"producer_misconfigured\"", "shorter than 16 bytes"]),
+        1,
+        "once per isolate:\n{}",
+        p.logs()
+    );
+    let logs = p.logs();
+    assert!(!logs.contains(WEAK_SECRET), "a secret in the log");
+    assert!(!logs.contains(SHORT_TOKEN), "the admin token in the log");
 }

@@ -83,3 +83,82 @@ fn deployable_configs_carry_no_test_hooks() {
         (Some("booking-events"), Some("BOOKING_QUEUE"))
     );
 }
+
+/// Every default the consumer falls back to (`RetryPolicy::default()`, `Settings`' constants)
+/// equals the value `wrangler.consumer.toml` ships in `[vars]`: leaving a var out of a deploy
+/// behaves as documented, and the code's documentation of a default cannot drift from the file.
+#[test]
+fn every_consumer_default_equals_the_var_shipped_in_the_config() {
+    use shared::delivery::ledger::{UnknownOutcomePolicy, UNKNOWN_OUTCOME_ENV};
+    use shared::delivery::policy::RetryPolicy;
+    use shared::delivery::settings::*;
+    use shared::logging::{Level, LOG_LEVEL_ENV};
+
+    let doc = config("wrangler.consumer.toml");
+    let vars = doc["vars"].as_table().expect("[vars]");
+    let var = |name: &str| -> String {
+        vars.get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("vars.{name} is shipped"))
+            .to_owned()
+    };
+    let retry = RetryPolicy::default();
+    let numbers = [
+        (RETRY_BASE_DELAY_SECS, retry.base_delay_secs),
+        (RETRY_MAX_DELAY_SECS, retry.max_delay_secs),
+        (CONFIG_ERROR_RETRY_DELAY_SECS, retry.config_error_delay_secs),
+        (MAX_RETRIES, DEFAULT_MAX_RETRIES),
+        (MAX_RETRIES, retry.max_attempts - 1),
+        (SENDGRID_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+    ];
+    for (name, default) in numbers {
+        assert_eq!(
+            var(name),
+            default.to_string(),
+            "vars.{name} vs the code's default"
+        );
+    }
+    assert_eq!(var(SENDGRID_API_BASE), DEFAULT_API_BASE);
+    assert_eq!(
+        UnknownOutcomePolicy::parse(Some(&var(UNKNOWN_OUTCOME_ENV))),
+        UnknownOutcomePolicy::parse(None)
+    );
+    assert_eq!(Level::parse(Some(&var(LOG_LEVEL_ENV))), Level::parse(None));
+
+    // The same, whole: settings read with every shipped var equal settings read without them.
+    let required = |name: &str| match name {
+        SENDGRID_API_KEY => Some("SG.key".to_owned()),
+        EMAIL_FROM => Some("Bookings <bookings@example.com>".to_owned()),
+        EMAIL_TO => Some("staff@example.com".to_owned()),
+        _ => None,
+    };
+    let bare = Settings::from_lookup(required).expect("complete");
+    let shipped = Settings::from_lookup(|name| {
+        required(name).or_else(|| vars.get(name).and_then(|v| v.as_str()).map(str::to_owned))
+    })
+    .expect("complete");
+    assert_eq!(shipped.retry, bare.retry);
+    assert_eq!(shipped.timeout_ms, bare.timeout_ms);
+    assert_eq!(shipped.api_base, bare.api_base);
+    assert_eq!(shipped.unknown_outcome, bare.unknown_outcome);
+
+    // Every var is accounted for: a new one needs its default checked above.
+    let known = [
+        LOG_LEVEL_ENV,
+        EMAIL_FROM,
+        EMAIL_TO,
+        SENDGRID_API_BASE,
+        MAX_RETRIES,
+        RETRY_BASE_DELAY_SECS,
+        RETRY_MAX_DELAY_SECS,
+        CONFIG_ERROR_RETRY_DELAY_SECS,
+        SENDGRID_TIMEOUT_MS,
+        UNKNOWN_OUTCOME_ENV,
+    ];
+    for (name, _) in vars.iter() {
+        assert!(
+            known.contains(&name),
+            "vars.{name} has no default checked here"
+        );
+    }
+}

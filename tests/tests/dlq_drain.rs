@@ -13,7 +13,7 @@ use e2e::stub::{Fault, FaultRule};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
-const ADMIN_TOKEN: &str = "e2e-drain-admin-token";
+const ADMIN_TOKEN: &str = "e2e-drain-admin-token-0123456789abcdef";
 
 struct Drain<'a> {
     pipeline: &'a Pipeline,

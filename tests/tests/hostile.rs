@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use e2e::calcom::{sample, sample_with_uid};
 use e2e::http::{self, Answer};
 use e2e::pipeline::{
-    poll_until, shared_pipeline, Pipeline, TEST_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET_NEXT,
+    poll_until, shared_pipeline, Pipeline, TEST_WEBHOOK_PHRASE, TEST_WEBHOOK_SECRET,
+    TEST_WEBHOOK_SECRET_NEXT,
 };
 use e2e::stub::ReceivedEmail;
 use serde_json::{json, Value};
@@ -28,6 +29,8 @@ const WEBHOOK: &str = "/api/calcom-webhook";
 /// The producer's body limit (`shared::ingress::MAX_BODY_BYTES`).
 const LIMIT: usize = 256 * 1024;
 const WAIT: Duration = Duration::from_secs(90);
+/// How many cases the table holds.
+const CASES: usize = 133;
 /// Attendees in the "thousands of attendees" case (the booker plus guests).
 const MANY_ATTENDEES: usize = 3000;
 
@@ -692,6 +695,27 @@ fn table() -> Table {
     )
     .expect(401, "signature_mismatch");
     let uid = t.uid();
+    t.post(
+        "a secret that is a phrase with spaces (one secret)",
+        compact(&booking(&uid)),
+        Sig::ValidWith(TEST_WEBHOOK_PHRASE),
+    )
+    .expect(202, "queued");
+    let uid = t.uid();
+    t.post(
+        "one word of the phrase secret",
+        compact(&booking(&uid)),
+        Sig::ValidWith("horse"),
+    )
+    .expect(401, "signature_mismatch");
+    let uid = t.uid();
+    t.post(
+        "the phrase secret with its spaces changed",
+        compact(&booking(&uid)),
+        Sig::ValidWith("correct  horse battery staple"),
+    )
+    .expect(401, "signature_mismatch");
+    let uid = t.uid();
     let pretty = serde_json::to_vec_pretty(&booking(&uid)).unwrap();
     t.post(
         "compact body, signature of the pretty-printed JSON",
@@ -951,6 +975,31 @@ fn table() -> Table {
             "no control characters in the subject: {:?}",
             m.subject
         );
+        assert!(
+            !m.subject.contains('\u{202E}'),
+            "no bidi override: {:?}",
+            m.subject
+        );
+    });
+    let uid = t.uid();
+    t.post(
+        "zero-width and bidi format characters in the title and names",
+        booking_with(&uid, |v| {
+            let p = &mut v["payload"];
+            p["eventTitle"] = json!("In\u{200B}voice \u{2066}paid\u{2069}\u{FEFF} \u{202D}ok\u{202C}");
+            p["attendees"][0]["name"] = json!("\u{200F}Alex\u{200D} \u{202E}tnedutS");
+            p["organizer"]["name"] = json!("Host\u{200E}\u{2067}");
+        }),
+        Sig::Valid,
+    )
+    .expect(202, "queued")
+    .check(|m| {
+        let spoofing = |c: char| {
+            matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        };
+        assert!(!m.subject.chars().any(spoofing), "{:?}", m.subject);
+        assert!(m.subject.contains("Invoice paid ok"), "{:?}", m.subject);
+        assert!(m.subject.contains("Alex tnedutS"), "{:?}", m.subject);
     });
     let uid = t.uid();
     t.post(
@@ -1372,12 +1421,19 @@ fn verify_answer(case: &Case, res: &Answer) -> Result<(), String> {
     Ok(())
 }
 
+/// The table alone (no workerd): its exact size, so a case lost in an edit is noticed at once.
+#[test]
+fn the_table_holds_every_case() {
+    assert_eq!(table().cases.len(), CASES, "cases in the table");
+}
+
 #[test]
 fn hostile_and_misconfigured_requests_get_their_contract_answer_and_queue_nothing() {
     let p = shared_pipeline();
     let started = Instant::now();
     let table = table();
-    assert!(table.cases.len() >= 40, "{} cases", table.cases.len());
+    // The real count: a case lost in an edit fails here.
+    assert_eq!(table.cases.len(), CASES, "cases in the table");
 
     let mut failures = Vec::new();
     for (i, case) in table.cases.iter().enumerate() {

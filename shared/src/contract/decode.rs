@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::contract::dead_letter::unwrap_original;
-use crate::contract::message::{BookingMessage, MESSAGE_VERSION};
+use crate::contract::message::{is_valid_key, BookingMessage, KEY_LEN, MESSAGE_VERSION};
 use crate::text::truncate_bytes;
 
 /// Why a queue body is not a message this consumer can send.
@@ -96,6 +96,16 @@ pub fn original_message(body: &Value) -> Result<Value, UndecodableReason> {
     if !(has_text(map.get("key")) && has_text(map.get("trigger")) && has_text(booking_uid)) {
         return Err(UndecodableReason::Invalid {
             detail: "a message needs key, trigger and booking.uid".to_owned(),
+        });
+    }
+    // The key reaches log lines, SQL parameters and the operator's commands: never as sent.
+    if !map
+        .get("key")
+        .and_then(Value::as_str)
+        .is_some_and(is_valid_key)
+    {
+        return Err(UndecodableReason::Invalid {
+            detail: format!("the key must be {KEY_LEN} lowercase hex characters"),
         });
     }
     Ok(original)
@@ -216,6 +226,26 @@ mod tests {
             .remove("received_at");
         let err = decode_message(&no_received_at).unwrap_err();
         assert!(err.to_string().contains("missing field"), "{err}");
+        // A key that is not 32 lowercase hex characters is refused, and never echoed.
+        for key in [
+            "5790D01B7BD92B0F74C8837091FC4D41",
+            "5790d01b7bd92b0f74c8837091fc4d4",
+            "5790d01b7bd92b0f74c8837091fc4d411",
+            "5790d01b7bd92b0f74c8837091fc4d4g",
+            "'; DROP TABLE deliveries; --xxxxx",
+            "k\n\u{1b}[31m",
+        ] {
+            let mut bad_key = message_json();
+            bad_key["key"] = json!(key);
+            let err = decode_message(&bad_key).unwrap_err();
+            assert_eq!(err.code(), "invalid_message", "{key}");
+            assert!(err.to_string().contains("32 lowercase hex"), "{err}");
+            assert!(!err.to_string().contains(key), "{err}");
+            assert_eq!(original_message(&bad_key).unwrap_err(), err);
+            // Wrapped in a dead letter, or as text: refused all the same.
+            let wrapped = DeadLetter::new(&bad_key, "x", None, 1, "t").to_json();
+            assert_eq!(decode_message_str(&wrapped).unwrap_err(), err);
+        }
         let mut bad_trigger = message_json();
         bad_trigger["trigger"] = json!("BOOKING_PAID");
         assert!(decode_message(&bad_trigger)

@@ -14,6 +14,16 @@ pub const MESSAGE_VERSION: u32 = 1;
 /// a dead-letter wrapper around the original message.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// Length of an idempotency key: 32 lowercase hex characters (128 bits of SHA-256).
+pub const KEY_LEN: usize = 32;
+
+/// True when `key` is an idempotency key as the producer writes it: exactly [`KEY_LEN`]
+/// lowercase hex characters. Checked before a key reaches a log line, a SQL parameter or an
+/// operator command, since a pasted or replayed message can carry anything there.
+pub fn is_valid_key(key: &str) -> bool {
+    key.len() == KEY_LEN && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The booking triggers that become staff emails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -13,7 +13,8 @@
 //! - 400, 413 and other 4xx → [`Decision::DeadLetter`] at once: the same request never succeeds.
 //! - A retry on the last attempt (`attempt >= max_attempts`) becomes a dead letter
 //!   ("gave up after N attempts: …"), sent by the consumer itself so the reason travels with it.
-//! - Every delay is clamped to Queues' limit of 24 h.
+//! - Every delay is clamped to 12 h (43,200 s): Queues' limit for retry delays (some of its pages
+//!   say 24 h; the limits page and the platform cap at 12 h, and a lower clamp is always safe).
 //!
 //! Bodies that cannot be read ([`decode_message`](crate::contract::decode::decode_message)) are
 //! dead-lettered at once ([`decide_undecodable`]).
@@ -22,8 +23,8 @@ use crate::contract::decode::UndecodableReason;
 use crate::delivery::sendgrid::SendResult;
 use crate::text::truncate_bytes;
 
-/// Queues' longest retry delay.
-pub const MAX_QUEUE_DELAY_SECS: u32 = 86_400;
+/// Queues' longest retry delay: 12 h.
+pub const MAX_QUEUE_DELAY_SECS: u32 = 43_200;
 
 /// What to do with one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,22 +47,26 @@ impl Decision {
 /// How patiently to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// The first retry's backoff (before jitter), e.g. 10.
+    /// The first retry's backoff (before jitter), e.g. 30.
     pub base_delay_secs: u32,
     /// The longest backoff, e.g. 3600.
     pub max_delay_secs: u32,
-    /// The delay after a configuration error (401/403/404), e.g. 1800.
+    /// The delay after a configuration error (401/403/404), e.g. 3600.
     pub config_error_delay_secs: u32,
     /// The queue's `max_retries + 1`: the attempt on which the consumer gives up.
     pub max_attempts: u32,
 }
 
+/// The values `wrangler.consumer.toml` ships in `[vars]` (a test holds them equal), so a
+/// setting left out behaves as the documented one. A configuration error retries hourly: a key,
+/// sender or base URL is fixed by a person, and with `MAX_RETRIES = 5` a message waits about five
+/// hours for that before it is dead-lettered (half-hourly gave only two and a half).
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            base_delay_secs: 10,
+            base_delay_secs: 30,
             max_delay_secs: 3600,
-            config_error_delay_secs: 1800,
+            config_error_delay_secs: 3600,
             max_attempts: 6,
         }
     }
@@ -385,7 +390,8 @@ mod tests {
     }
 
     #[test]
-    fn delays_never_exceed_a_day() {
+    fn delays_never_exceed_twelve_hours() {
+        assert_eq!(MAX_QUEUE_DELAY_SECS, 43_200);
         let p = RetryPolicy {
             base_delay_secs: 1_000_000,
             max_delay_secs: u32::MAX,

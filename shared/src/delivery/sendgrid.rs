@@ -548,6 +548,44 @@ mod tests {
     }
 
     #[test]
+    fn subjects_and_display_names_lose_bidi_and_zero_width_characters() {
+        let mut message = crate::contract::message::fixtures::booking_created();
+        message.booking.event_type = Some("Consult\u{202E}gnp.exe\u{202C}".into());
+        message.booking.booker.as_mut().unwrap().name =
+            Some("Al\u{200B}ex \u{2066}Student\u{2069}".into());
+        let email = render(&message);
+        let mut config = config();
+        config.from.name = Some("\u{FEFF}Bookings\u{200D}".into());
+        config.to[1].name = Some("Front\u{200C} Desk\u{202A}".into());
+        let body: Value = serde_json::from_str(&build_request(&email, &message, &config)).unwrap();
+        let subject = body["subject"].as_str().unwrap();
+        assert!(subject.contains("Consultgnp.exe"), "{subject}");
+        assert!(subject.contains("Alex Student"), "{subject}");
+        assert_eq!(body["from"]["name"], "Bookings");
+        assert_eq!(body["reply_to"]["name"], "Alex Student");
+        assert_eq!(body["personalizations"][0]["to"][1]["name"], "Front Desk");
+        let text = body.to_string();
+        for c in [
+            '\u{202E}', '\u{202C}', '\u{200B}', '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{200D}',
+            '\u{200C}', '\u{202A}',
+        ] {
+            for field in [
+                &body["subject"],
+                &body["from"],
+                &body["reply_to"],
+                &body["personalizations"],
+            ] {
+                assert!(
+                    !field.to_string().contains(c),
+                    "U+{:04X} in {field}",
+                    c as u32
+                );
+            }
+        }
+        assert!(!text.is_empty());
+    }
+
+    #[test]
     fn huge_uid_keeps_custom_args_small() {
         let mut message = crate::contract::message::fixtures::booking_created();
         message.booking.uid = "u".repeat(50_000);

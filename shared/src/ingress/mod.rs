@@ -16,9 +16,10 @@ pub mod payload;
 pub mod replay;
 pub mod signature;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::contract::message::BookingMessage;
+use crate::logging::{Level, LogLine};
 use envelope::{BodyError, Delivery};
 use signature::WebhookSecrets;
 
@@ -130,17 +131,13 @@ impl Reply {
         )
     }
 
-    /// `GET /healthz`: the version and, per setting, whether it is present (never its value).
-    /// 200 when everything is configured, 503 otherwise, so a monitor can alert on it.
-    pub fn health(version: &str, checks: &[(&str, bool)]) -> Self {
-        let complete = checks.iter().all(|(_, ok)| *ok);
-        let config: serde_json::Map<String, serde_json::Value> = checks
-            .iter()
-            .map(|(name, ok)| ((*name).to_owned(), serde_json::Value::from(*ok)))
-            .collect();
-        Self::new(
-            if complete { 200 } else { 503 },
-            json!({ "status": if complete { "ok" } else { "incomplete" }, "version": version, "config": config }),
+    /// The request body could not be read (the upload broke off or the stream failed): 400,
+    /// distinct from `body_too_large` (413) and `body_unreadable` (read, but not a JSON object).
+    pub fn body_read_failed() -> Self {
+        Self::error(
+            400,
+            "body_read_failed",
+            "The request body could not be read to its end; send it again.",
         )
     }
 
@@ -156,6 +153,78 @@ impl Reply {
             .or_else(|| self.body.get("status"))
             .and_then(|v| v.as_str())
             .unwrap_or("")
+    }
+}
+
+/// `GET /healthz`: whether the producer's settings are complete and sound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health<'a> {
+    /// Per required setting, whether it is present (never its value).
+    pub checks: Vec<(&'a str, bool)>,
+    /// Settings that work but are weak (a short secret, a short admin token): sentences that
+    /// name the setting and never its value.
+    pub weaknesses: Vec<String>,
+}
+
+impl Health<'_> {
+    /// `incomplete` when a required setting is missing, `degraded` when one is weak, else `ok`.
+    pub fn status(&self) -> &'static str {
+        if self.checks.iter().any(|(_, ok)| !ok) {
+            "incomplete"
+        } else if !self.weaknesses.is_empty() {
+            "degraded"
+        } else {
+            "ok"
+        }
+    }
+
+    /// What is wrong, for the log line: each missing setting, then each weakness.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, ok) in &self.checks {
+            if !ok {
+                problems.push(format!("{name} is not set"));
+            }
+        }
+        problems.extend(self.weaknesses.iter().cloned());
+        problems
+    }
+
+    /// The answer: 503 when `incomplete` (a monitor alerts), else 200. Anyone sees only the
+    /// status word; `detail` (a valid admin token was shown) adds the version, each setting's
+    /// presence and the problems.
+    pub fn reply(&self, version: &str, detail: bool) -> Reply {
+        let status = self.status();
+        // Built by hand, not collected or serialized: each would link more code (size budget).
+        let mut map = serde_json::Map::new();
+        map.insert("status".into(), Value::from(status));
+        if detail {
+            let mut config = serde_json::Map::new();
+            for (name, ok) in &self.checks {
+                config.insert((*name).to_owned(), Value::Bool(*ok));
+            }
+            let problems = self.problems().into_iter().map(Value::String).collect();
+            map.insert("version".into(), Value::from(version));
+            map.insert("config".into(), Value::Object(config));
+            map.insert("problems".into(), Value::Array(problems));
+        }
+        let body = Value::Object(map);
+        Reply::new(if status == "incomplete" { 503 } else { 200 }, body)
+    }
+
+    /// The log line: the only place, without an admin token, that names the problems. Debug
+    /// when `ok`, a warning when `degraded`, an error when `incomplete`.
+    pub fn log_line(&self) -> LogLine {
+        let level = match self.status() {
+            "ok" => Level::Debug,
+            "degraded" => Level::Warn,
+            _ => Level::Error,
+        };
+        let line = LogLine::new(level, "health_checked");
+        match self.problems() {
+            problems if problems.is_empty() => line,
+            problems => line.with("problems", problems.join("; ")),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! twice. The route is disabled while `ADMIN_TOKEN` is unset.
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::contract::decode::original_message;
@@ -16,27 +17,54 @@ use crate::ingress::Reply;
 pub const REPLAY_PATH: &str = "/admin/replay";
 /// The secret that enables the route.
 pub const ADMIN_TOKEN_ENV: &str = "ADMIN_TOKEN";
-/// At most this many messages per request (one queue `sendBatch`).
+/// A shorter `ADMIN_TOKEN` keeps the route disabled: it guards a way onto the queue.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+/// At most this many messages per request (and per queue `sendBatch`).
 pub const MAX_REPLAY_MESSAGES: usize = 100;
+/// At most this many bytes of message bodies per `sendBatch`: the queue takes 256 KB (262,144
+/// bytes) per batch, including about 100 bytes of metadata per message, so 100 messages still fit.
+pub const MAX_BATCH_BYTES: usize = 250_000;
+/// Largest original we put back: a queue message takes 128 KB, metadata included.
+pub const MAX_REPLAY_MESSAGE_BYTES: usize = 128_000;
 /// Largest replay body: 100 wrapped messages of up to ~120 KB each, plus JSON framing.
 pub const MAX_REPLAY_BODY_BYTES: usize = 13 * 1024 * 1024;
 
-/// Checks `Authorization: Bearer <token>` against the configured token in constant time.
-/// `configured` is `ADMIN_TOKEN` (None or blank: the route is disabled).
+/// Why the route is disabled, for the operator's log line; `None` when `configured` (the value
+/// of `ADMIN_TOKEN`) enables it.
+pub fn token_problem(configured: Option<&str>) -> Option<&'static str> {
+    let token = configured.map(str::trim).unwrap_or("");
+    if token.is_empty() {
+        Some("ADMIN_TOKEN is not set")
+    } else if token.chars().nth(MIN_ADMIN_TOKEN_CHARS - 1).is_none() {
+        Some("ADMIN_TOKEN is shorter than 32 characters: /admin/replay stays disabled")
+    } else {
+        None
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` against the configured token. `configured` is
+/// `ADMIN_TOKEN`; unset, blank or shorter than [`MIN_ADMIN_TOKEN_CHARS`], the route is disabled
+/// (the answer does not say which: [`token_problem`] tells the log). The SHA-256 digests are
+/// compared in constant time, so neither the bytes nor the length of the token leak.
 pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Result<(), Reply> {
-    let Some(token) = configured.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(Reply::error(
-            404,
-            "replay_disabled",
-            "The replay endpoint is disabled. Set the ADMIN_TOKEN secret on the producer to enable it.",
-        ));
+    let token = match (token_problem(configured), configured) {
+        (None, Some(token)) => token.trim(),
+        _ => {
+            return Err(Reply::error(
+                404,
+                "replay_disabled",
+                "The replay endpoint is disabled. Set the ADMIN_TOKEN secret (at least 32 characters) on the producer to enable it.",
+            ))
+        }
     };
     let presented = authorization
         .and_then(|h| h.trim().strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or("");
-    // Lengths are compared in the clear (they say nothing useful); the bytes in constant time.
-    if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+    let same = Sha256::digest(presented.as_bytes())
+        .as_slice()
+        .ct_eq(Sha256::digest(token.as_bytes()).as_slice());
+    if bool::from(same) {
         Ok(())
     } else {
         Err(Reply::error(
@@ -50,21 +78,60 @@ pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Resul
 /// What to put back on the queue, and what was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayPlan {
-    /// The originals to send, as JSON text.
-    pub messages: Vec<String>,
+    /// The originals to send, as JSON text, each with its index in the request.
+    pub messages: Vec<(usize, String)>,
     /// `{index, error, message}` for every item that is not a sendable message.
     pub rejected: Vec<Value>,
 }
 
 impl ReplayPlan {
-    /// The answer once `messages` were queued.
-    pub fn reply(&self) -> Reply {
-        let status = if self.messages.is_empty() { 400 } else { 200 };
-        let body = json!({
-            "status": if self.messages.is_empty() { "error" } else { "replayed" },
-            "replayed": self.messages.len(),
-            "rejected": self.rejected,
-        });
+    /// The `sendBatch` calls to make: consecutive runs of `messages`, each of at most
+    /// [`MAX_REPLAY_MESSAGES`] messages and [`MAX_BATCH_BYTES`] bytes of bodies.
+    pub fn batches(&self) -> Vec<std::ops::Range<usize>> {
+        let mut batches = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (i, (_, json)) in self.messages.iter().enumerate() {
+            if i > start
+                && (bytes + json.len() > MAX_BATCH_BYTES || i - start == MAX_REPLAY_MESSAGES)
+            {
+                batches.push(start..i);
+                (start, bytes) = (i, 0);
+            }
+            bytes += json.len();
+        }
+        if start < self.messages.len() {
+            batches.push(start..self.messages.len());
+        }
+        batches
+    }
+
+    /// The answer once the batches were sent; `unsent` holds the positions in `messages` whose
+    /// batch the queue refused. Each item is reported: queued (counted in `replayed`), `rejected`
+    /// (not a sendable message: fix it) or `failed` (the queue refused it: send it again).
+    /// 200 when something was queued, 503 when the queue refused everything sendable, 400 when
+    /// nothing was sendable.
+    pub fn reply(&self, unsent: &[usize]) -> Reply {
+        let replayed = self.messages.len() - unsent.len();
+        let failed: Vec<Value> = unsent
+            .iter()
+            .map(|&i| json!({"index": self.messages[i].0, "error": "queue_unavailable"}))
+            .collect();
+        let (status, word) = match (replayed, failed.is_empty()) {
+            (0, true) => (400, "error"),
+            (0, false) => (503, "error"),
+            (_, true) => (200, "replayed"),
+            (_, false) => (200, "partial"),
+        };
+        // Values moved in, not serialized (size budget).
+        let mut map = serde_json::Map::new();
+        map.insert("status".into(), Value::from(word));
+        if status == 503 {
+            map.insert("error".into(), Value::from("queue_unavailable"));
+        }
+        map.insert("replayed".into(), Value::from(replayed));
+        map.insert("rejected".into(), Value::Array(self.rejected.clone()));
+        map.insert("failed".into(), Value::Array(failed));
+        let body = Value::Object(map);
         Reply {
             status,
             body,
@@ -129,8 +196,18 @@ pub fn plan(body: &[u8]) -> Result<ReplayPlan, Reply> {
         .and_then(|item| {
             original_message(&item).map_err(|reason| (reason.code(), reason.to_string()))
         });
+        let outcome = outcome.and_then(|original| {
+            let json = original.to_string();
+            if json.len() > MAX_REPLAY_MESSAGE_BYTES {
+                return Err((
+                    "message_too_large",
+                    "over the queue's 128 KB message limit".to_owned(),
+                ));
+            }
+            Ok(json)
+        });
         match outcome {
-            Ok(original) => plan.messages.push(original.to_string()),
+            Ok(json) => plan.messages.push((index, json)),
             Err((code, message)) => plan
                 .rejected
                 .push(json!({"index": index, "error": code, "message": message})),
@@ -227,6 +304,8 @@ mod tests {
         serde_json::to_value(wrapper).unwrap()
     }
 
+    const TOKEN: &str = "s3cret-token-0123456789abcdefghij"; // 33 characters
+
     #[test]
     fn the_token_is_required_and_compared_exactly() {
         assert_eq!(authorize(None, Some("Bearer x")).unwrap_err().status, 404);
@@ -234,32 +313,138 @@ mod tests {
             authorize(Some("  "), Some("Bearer ")).unwrap_err().status,
             404
         );
-        assert_eq!(
-            authorize(Some("s3cret-token"), None).unwrap_err().status,
-            401
-        );
-        assert_eq!(
-            authorize(Some("s3cret-token"), Some("Bearer s3cret-toke"))
-                .unwrap_err()
-                .status,
-            401
-        );
-        assert_eq!(
-            authorize(Some("s3cret-token"), Some("Basic s3cret-token"))
-                .unwrap_err()
-                .status,
-            401
-        );
-        assert_eq!(
-            authorize(Some("s3cret-token"), Some("Bearer s3cret-token")),
-            Ok(())
-        );
-        let refused = authorize(Some("s3cret-token"), Some("Bearer wrong")).unwrap_err();
+        assert_eq!(authorize(Some(TOKEN), None).unwrap_err().status, 401);
+        let short_by_one = &TOKEN[..TOKEN.len() - 1];
+        for (header, status) in [
+            (format!("Bearer {short_by_one}"), 401),
+            (format!("Bearer {TOKEN}x"), 401),
+            (format!("Basic {TOKEN}"), 401),
+            ("Bearer ".to_owned(), 401),
+            (format!("Bearer {TOKEN}"), 200),
+            (format!("  Bearer  {TOKEN} "), 200),
+        ] {
+            let got = authorize(Some(TOKEN), Some(&header)).map_or_else(|r| r.status, |()| 200);
+            assert_eq!(got, status, "{header:?}");
+        }
+        let refused = authorize(Some(TOKEN), Some("Bearer wrong")).unwrap_err();
         assert!(
             !refused.body_text().contains("s3cret"),
             "{}",
             refused.body_text()
         );
+    }
+
+    #[test]
+    fn a_short_token_keeps_the_route_disabled_and_says_why() {
+        let short = "x".repeat(MIN_ADMIN_TOKEN_CHARS - 1);
+        let refused = authorize(Some(&short), Some(&format!("Bearer {short}"))).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.outcome()),
+            (404, "replay_disabled"),
+            "even with the right token"
+        );
+        assert!(!refused.body_text().contains(&short));
+        let why = token_problem(Some(&short)).unwrap();
+        assert!(why.contains("shorter than 32 characters"), "{why}");
+        assert!(!why.contains(&short), "{why}");
+        assert_eq!(token_problem(None), Some("ADMIN_TOKEN is not set"));
+        assert_eq!(token_problem(Some(" \n")), Some("ADMIN_TOKEN is not set"));
+        // Characters, not bytes; surrounding white space does not count.
+        let long = "é".repeat(MIN_ADMIN_TOKEN_CHARS);
+        assert_eq!(token_problem(Some(&format!(" {long} "))), None);
+        assert_eq!(
+            authorize(Some(&long), Some(&format!("Bearer {long}"))),
+            Ok(())
+        );
+        assert!(token_problem(Some(&"é".repeat(MIN_ADMIN_TOKEN_CHARS - 1))).is_some());
+    }
+
+    /// A message with its own key and uid, padded with notes to about `bytes` bytes of JSON.
+    fn sized_message(n: usize, bytes: usize) -> Value {
+        let mut m = message();
+        m["key"] = json!(format!("{n:032x}"));
+        m["booking"]["uid"] = json!(format!("replay-{n}"));
+        let short = m.to_string().len();
+        m["booking"]["notes"] = json!("n".repeat(bytes.saturating_sub(short + 20)));
+        m
+    }
+
+    #[test]
+    fn batches_keep_within_the_queue_limits() {
+        // Six messages of ~60 KB: four fit under 250,000 bytes, then the other two.
+        let six: Vec<Value> = (0..6).map(|n| sized_message(n, 60_000)).collect();
+        let plan = plan_for(json!(six));
+        assert_eq!(plan.messages.len(), 6, "{:?}", plan.rejected);
+        assert_eq!(plan.batches(), [0..4, 4..6]);
+        // 100 small ones: one batch; sizes always within the limits.
+        let small: Vec<Value> = (0..100).map(|n| sized_message(n, 600)).collect();
+        assert_eq!(plan_for(json!(small)).batches(), vec![(0..100)]);
+        let mixed: Vec<Value> = (0..40)
+            .map(|n| sized_message(n, [1_000, 120_000, 30_000, 64_000][n % 4]))
+            .collect();
+        let plan = plan_for(json!(mixed));
+        let batches = plan.batches();
+        assert_eq!(batches.first().map(|b| b.start), Some(0));
+        assert_eq!(batches.last().map(|b| b.end), Some(40));
+        for pair in batches.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "consecutive, nothing skipped");
+        }
+        for b in &batches {
+            let bytes: usize = plan.messages[b.clone()].iter().map(|(_, m)| m.len()).sum();
+            assert!(
+                bytes <= MAX_BATCH_BYTES && b.len() <= MAX_REPLAY_MESSAGES,
+                "{b:?}"
+            );
+            assert!(!b.is_empty());
+        }
+        assert!(ReplayPlan {
+            messages: vec![],
+            rejected: vec![]
+        }
+        .batches()
+        .is_empty());
+        // One message larger than a queue message may be is rejected, not sent.
+        let plan = plan_for(json!([sized_message(1, 130_000), sized_message(2, 1_000)]));
+        assert_eq!(plan.messages.len(), 1);
+        assert_eq!(plan.rejected[0]["error"], "message_too_large");
+    }
+
+    #[test]
+    fn each_item_is_reported_queued_rejected_or_failed() {
+        let items = json!([sized_message(0, 60_000), {"v": 99}, sized_message(2, 60_000)]);
+        let plan = plan_for(items);
+        assert_eq!(
+            plan.messages.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 2]
+        );
+        let all = plan.reply(&[]);
+        assert_eq!((all.status, all.outcome()), (200, "replayed"));
+        assert_eq!(all.body["replayed"], 2);
+        assert_eq!(all.body["failed"], json!([]));
+        let partial = plan.reply(&[1]);
+        assert_eq!((partial.status, partial.outcome()), (200, "partial"));
+        assert_eq!(partial.body["replayed"], 1);
+        assert_eq!(
+            partial.body["failed"][0]["index"], 2,
+            "its index in the request"
+        );
+        assert_eq!(partial.body["failed"][0]["error"], "queue_unavailable");
+        assert_eq!(partial.body["rejected"][0]["index"], 1);
+        let none = plan.reply(&[0, 1]);
+        assert_eq!((none.status, none.outcome()), (503, "queue_unavailable"));
+        assert_eq!(none.body["failed"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_key_that_is_not_32_lowercase_hex_is_rejected_without_echo() {
+        let mut bad = message();
+        bad["key"] = json!("$(rm -rf /)");
+        let plan = plan_for(json!([bad, message()]));
+        assert_eq!(plan.messages.len(), 1);
+        assert_eq!(plan.rejected[0]["error"], "invalid_message");
+        let text = plan.reply(&[]).body_text();
+        assert!(text.contains("32 lowercase hex"), "{text}");
+        assert!(!text.contains("rm -rf"), "{text}");
     }
 
     #[test]
@@ -276,12 +461,12 @@ mod tests {
         let plan = plan(items.to_string().as_bytes()).unwrap();
         assert!(plan.rejected.is_empty(), "{:?}", plan.rejected);
         assert_eq!(plan.messages.len(), 5);
-        for m in &plan.messages {
+        for (_, m) in &plan.messages {
             let v: Value = serde_json::from_str(m).unwrap();
             assert_eq!(v, message(), "always the original, never the wrapper");
         }
-        assert_eq!(plan.reply().status, 200);
-        assert_eq!(plan.reply().body["replayed"], 5);
+        assert_eq!(plan.reply(&[]).status, 200);
+        assert_eq!(plan.reply(&[]).body["replayed"], 5);
     }
 
     #[test]
@@ -302,7 +487,10 @@ mod tests {
 
         let none = plan_for(json!([{"v": 99}]));
         assert_eq!(
-            (none.reply().status, none.reply().body["status"].as_str()),
+            (
+                none.reply(&[]).status,
+                none.reply(&[]).body["status"].as_str()
+            ),
             (400, Some("error"))
         );
         assert_eq!(super::plan(b"nope").unwrap_err().status, 400);
@@ -393,7 +581,7 @@ mod tests {
         });
         let plan = plan_for(pulled);
         assert_eq!(plan.messages.len(), 5, "{:?}", plan.rejected);
-        for m in &plan.messages {
+        for (_, m) in &plan.messages {
             assert_eq!(serde_json::from_str::<Value>(m).unwrap(), original);
         }
         let rejected: Vec<(u64, &str)> = plan

@@ -22,10 +22,15 @@ pub const SECRET_ENV: &str = "CALCOM_WEBHOOK_SECRET";
 
 const DIGEST_LEN: usize = 32;
 
-/// The webhook secrets we accept. Several may be configured at once, separated by commas or
-/// whitespace, so that a secret can be rotated without losing a delivery: add the new one, switch
-/// Cal.com to it, then drop the old one. A secret used this way cannot itself contain a comma or
-/// whitespace.
+/// Below this many bytes a secret is weak: it still verifies (refusing it would lose real
+/// bookings, since Cal.com does not resend), but the producer reports it.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// The webhook secrets we accept. Several may be configured at once, one per line or separated
+/// by commas, so that a secret can be rotated without losing a delivery: add the new one, switch
+/// Cal.com to it, then drop the old one. Cal.com's secret is free text, so spaces belong to it:
+/// `correct horse battery staple` is one secret. Only a comma or a line break separates, and
+/// white space around each secret is trimmed.
 #[derive(Clone, Default)]
 pub struct WebhookSecrets {
     keys: Vec<Vec<u8>>,
@@ -36,11 +41,38 @@ impl WebhookSecrets {
     /// newline left by a shell does not create an empty (and thus guessable) key.
     pub fn parse(raw: &str) -> Self {
         let keys = raw
-            .split(|c: char| c == ',' || c.is_whitespace())
+            .split([',', '\n'])
+            .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.as_bytes().to_vec())
             .collect();
         Self { keys }
+    }
+
+    /// The 1-based positions of the secrets shorter than [`MIN_SECRET_BYTES`] (never their
+    /// values): what the producer reports once per isolate.
+    pub fn weak(&self) -> Vec<usize> {
+        (1..=self.keys.len())
+            .filter(|i| self.keys[i - 1].len() < MIN_SECRET_BYTES)
+            .collect()
+    }
+
+    /// The weak secrets as a sentence for an error log line, by position only; `None` when every
+    /// secret is long enough.
+    pub fn weakness(&self) -> Option<String> {
+        let weak = self.weak();
+        let mut told = String::from(SECRET_ENV);
+        for (n, i) in weak.iter().enumerate() {
+            told.push_str(if n == 0 { ": secret " } else { ", " });
+            told.push_str(&i.to_string());
+        }
+        if weak.is_empty() {
+            return None;
+        }
+        told.push_str(" of ");
+        told.push_str(&self.keys.len().to_string());
+        told.push_str(" is shorter than 16 bytes: it verifies, but set a longer one");
+        Some(told)
     }
 
     /// True when no usable secret is configured: the producer must then refuse everything.
@@ -253,7 +285,7 @@ mod tests {
 
     #[test]
     fn any_of_several_secrets_verifies_for_rotation() {
-        let secrets = WebhookSecrets::parse(" old-secret,\n new-secret  third ");
+        let secrets = WebhookSecrets::parse(" old-secret,\n new-secret \r\n third ");
         assert_eq!(secrets.len(), 3);
         for key in ["old-secret", "new-secret", "third"] {
             let sig = sign(key.as_bytes(), BODY);
@@ -264,6 +296,50 @@ mod tests {
             verify(&secrets, Some(&sig), BODY),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_phrase_with_spaces_is_one_secret() {
+        let secrets = WebhookSecrets::parse("  correct horse battery staple \n");
+        assert_eq!(secrets.len(), 1);
+        let sig = sign(b"correct horse battery staple", BODY);
+        assert_eq!(verify(&secrets, Some(&sig), BODY), Ok(()));
+        for word in ["correct", "horse", "battery", "staple"] {
+            let sig = sign(word.as_bytes(), BODY);
+            assert_eq!(
+                verify(&secrets, Some(&sig), BODY),
+                Err(SignatureError::Mismatch),
+                "{word}"
+            );
+        }
+        // Tabs and inner runs of spaces are part of the phrase; only the ends are trimmed.
+        let secrets = WebhookSecrets::parse("a  b\tc, second phrase here");
+        assert_eq!(secrets.len(), 2);
+        let sig = sign(b"a  b\tc", BODY);
+        assert_eq!(verify(&secrets, Some(&sig), BODY), Ok(()));
+    }
+
+    #[test]
+    fn short_secrets_verify_but_are_reported_by_position_only() {
+        let secrets = WebhookSecrets::parse("whsec_long_enough_secret, s3cret\nfifteen-bytes!!");
+        assert_eq!(secrets.weak(), [2, 3]);
+        let sig = sign(b"s3cret", BODY);
+        assert_eq!(
+            verify(&secrets, Some(&sig), BODY),
+            Ok(()),
+            "weak still verifies"
+        );
+        let told = secrets.weakness().unwrap();
+        assert!(told.contains("secret 2, 3 of 3"), "{told}");
+        assert!(told.contains("shorter than 16 bytes"), "{told}");
+        for value in ["s3cret", "fifteen", "whsec_long"] {
+            assert!(!told.contains(value), "{told}");
+        }
+        // Exactly 16 bytes is long enough; bytes, not characters, count.
+        assert!(WebhookSecrets::parse("0123456789abcdef").weak().is_empty());
+        assert_eq!(WebhookSecrets::parse("ééééééé").weak(), [1]); // 14 bytes
+        assert_eq!(WebhookSecrets::parse("éééééééé").weakness(), None); // 16 bytes
+        assert_eq!(WebhookSecrets::default().weakness(), None);
     }
 
     #[test]
