@@ -235,6 +235,7 @@ fn config() -> SendgridConfig {
             sendgrid::parse_mailbox("staff@example.com").expect("to"),
             sendgrid::parse_mailbox("Front desk <front.desk@example.com>").expect("to"),
         ],
+        routes: Vec::new(),
     }
 }
 

@@ -458,7 +458,20 @@ fn booking() -> BoxedStrategy<Booking> {
             .boxed()),
         any::<bool>(),
     );
-    (who, rest)
+    let calendar = (
+        opt(wild_text()),
+        opt(wild_text()),
+        opt(any::<u32>()),
+        opt(prop_oneof![
+            Just("https://cal.com".to_owned()),
+            location_text(),
+            wild_text()
+        ]
+        .boxed()),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    (who, rest, calendar)
         .prop_map(
             |(
                 (
@@ -487,6 +500,14 @@ fn booking() -> BoxedStrategy<Booking> {
                     cancellation,
                     truncated,
                 ),
+                (
+                    event_slug,
+                    ical_uid,
+                    ical_sequence,
+                    booker_url,
+                    disable_rescheduling,
+                    disable_cancelling,
+                ),
             )| Booking {
                 uid,
                 title,
@@ -509,6 +530,12 @@ fn booking() -> BoxedStrategy<Booking> {
                 rescheduled_from,
                 rescheduled_by,
                 cancellation,
+                event_slug,
+                ical_uid,
+                ical_sequence,
+                booker_url,
+                disable_rescheduling,
+                disable_cancelling,
                 truncated,
             },
         )
