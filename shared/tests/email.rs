@@ -633,6 +633,20 @@ fn the_title_is_in_the_body_always_and_in_the_subject_when_it_says_more() {
         );
         assert!(e.text.contains("Title:"), "{same:?}");
     }
+    // Whoever the attendee is (Cal.com names whoever booked first; a delivery may have none).
+    m.booking.title = Some("30 Min Consultation between Cal Host and Someone Else".into());
+    assert!(!render(&m).subject.contains("between"));
+    m.booking.booker = None;
+    assert_eq!(
+        render(&m).subject,
+        "New booking: 30 Min Consultation (no attendee) — Tue 17 Feb, 9:00am AKST"
+    );
+    m.booking.organizer.name = None;
+    assert!(!render(&m).subject.contains("between"));
+    m = sample("booking-created");
+    // Another host is not the default.
+    m.booking.title = Some("30 Min Consultation between Dana Other and Alex Student".into());
+    assert!(render(&m).subject.contains("between Dana Other"));
     // A team event's default names the team as host.
     m.booking.title = Some("30 Min Consultation between Northern Team and Alex Student".into());
     m.booking.team = Some("Northern Team".into());

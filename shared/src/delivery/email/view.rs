@@ -208,28 +208,38 @@ fn calendar_note(trigger: BookingTrigger) -> &'static str {
 
 /// Whether the title says more than the event type's name: it is not that name, nor Cal.com's
 /// default English title "{event type} between {organizer} and {attendee}" (compared without
-/// ASCII case and extra white space).
+/// ASCII case and extra white space). The host is the organizer's or the team's name when either
+/// is known; the attendee is not compared: Cal.com names whoever booked first, and a delivery
+/// may come without attendees.
 fn title_is_news(message: &BookingMessage, title: &str, event: &str) -> bool {
     let b = &message.booking;
     // ASCII case only: `str::to_lowercase` would link Unicode's case tables into the worker.
     let norm = |s: &str| single_line(s).to_ascii_lowercase();
     let title = norm(title);
-    if title == norm(event) || b.event_type.as_deref().is_some_and(|e| norm(e) == title) {
+    if title == norm(event) {
         return false;
     }
-    let names = |p: Option<&Person>| p.and_then(|p| p.name.as_deref()).map(norm);
-    let hosts = [names(Some(&b.organizer)), b.team.as_deref().map(norm)];
-    let default_titles = b.event_type.as_deref().map(norm).map(|event_type| {
-        hosts
-            .iter()
-            .flatten()
-            .map(move |host| {
-                let attendee = names(b.booker.as_ref()).unwrap_or_default();
-                format!("{event_type} between {host} and {attendee}")
-            })
-            .collect::<Vec<_>>()
-    });
-    !default_titles.is_some_and(|d| d.contains(&title))
+    let Some(event_type) = b.event_type.as_deref().map(norm) else {
+        return true;
+    };
+    if title == event_type {
+        return false;
+    }
+    let Some(rest) = title.strip_prefix(&format!("{event_type} between ")) else {
+        return true;
+    };
+    let hosts: Vec<String> = [b.organizer.name.as_deref(), b.team.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(norm)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let is_default = if hosts.is_empty() {
+        rest.contains(" and ")
+    } else {
+        hosts.iter().any(|h| rest.starts_with(&format!("{h} and ")))
+    };
+    !is_default
 }
 
 /// Who rescheduled or cancelled the booking, when Cal.com says.
