@@ -171,6 +171,7 @@ pub fn sendgrid_config() -> SendgridConfig {
                 name: Some("Front desk".to_owned()),
             },
         ],
+        routes: Vec::new(),
     }
 }
 
@@ -207,6 +208,33 @@ pub fn check_email(message: &BookingMessage) {
     assert_eq!(content[1]["type"], "text/html");
     assert_eq!(content[0]["value"].as_str(), Some(email.text.as_str()));
     assert_eq!(content[1]["value"].as_str(), Some(email.html.as_str()));
+    // The calendar invitation: SendGrid's exact type, CRLF lines of at most 75 octets, no
+    // control characters but tab.
+    match &email.calendar {
+        Some(invitation) => {
+            let attachment = &json["attachments"][0];
+            assert_eq!(attachment["type"].as_str(), Some(invitation.content_type()));
+            assert!(
+                matches!(
+                    invitation.content_type(),
+                    "text/calendar; method=REQUEST" | "text/calendar; method=CANCEL"
+                ),
+                "{}",
+                invitation.content_type()
+            );
+            let text = &invitation.text;
+            assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text:?}");
+            assert!(text.ends_with("END:VCALENDAR\r\n"), "{text:?}");
+            for line in text.split_terminator("\r\n") {
+                assert!(line.len() <= 75, "ics line of {} octets: {line:?}", line.len());
+                assert!(
+                    !line.chars().any(|c| c.is_control() && c != '\t'),
+                    "ics line with a control character: {line:?}"
+                );
+            }
+        }
+        None => assert!(json.get("attachments").is_none(), "attachments without an invitation"),
+    }
     let args = json["custom_args"].as_object().expect("custom_args");
     assert!(
         args.values().all(Value::is_string),

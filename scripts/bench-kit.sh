@@ -7,6 +7,11 @@
 #
 #   bash ../shared/bench/setup.sh /tmp/calcom-bench     # once: copies the kit, installs its wrangler
 #   bash scripts/bench-kit.sh [--kit DIR] [--n 2000] [--concurrency 32] [--pairs "floor js project"] [--rounds 2]
+#   bash scripts/bench-kit.sh --producer [--kit DIR]     # the producers alone: the JS pair's and ours
+#
+# --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
+# CPU per request with the kit's cpu-per-request.sh (a fixed signed body), then throughput and
+# p50/p99 side by side with paired.sh (ORDER=abba ROUNDS=4). It needs oha (cargo install oha).
 #
 # The project runs from a scratch folder with copies of its wrangler configs (the build in this
 # checkout, no [build] step, its own .dev.vars and local D1): your .dev.vars is not touched. Build
@@ -15,7 +20,7 @@
 # work. Absolute figures move between machines and runs; compare the ratios of one run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1
+kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1 producer_alone=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kit) kit=$2; shift 2 ;;
@@ -23,6 +28,7 @@ while [ $# -gt 0 ]; do
     --concurrency) c=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --producer) producer_alone=1; shift ;;
     *) echo "usage: $0 [--kit DIR] [--n N] [--concurrency C] [--pairs \"floor js project\"] [--rounds R]" >&2; exit 2 ;;
   esac
 done
@@ -75,6 +81,17 @@ sleep 1
 
 declare -A dir=([floor]="$kit/floor" [js]="$kit/js-peer" [project]="$project")
 declare -A port=([floor]=8801 [js]=8802 [project]=8803)
+
+if [ "$producer_alone" = 1 ]; then
+  export CONFIGS=wrangler.producer.toml
+  for name in js project; do
+    pgid=$(bash "$kit/run-pair.sh" start "bench-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
+    echo "$name producer alone: $(bash "$kit/cpu-per-request.sh" "$pgid" "http://127.0.0.1:${port[$name]}/api/calcom-webhook" "$body" "$secret" "$n" "$c" | head -1)"
+  done
+  ORDER=abba ROUNDS=${ROUNDS:-4} LABEL_A=project LABEL_B=js OUT_DIR="$scratch/paired" bash "$kit/paired.sh" \
+    "http://127.0.0.1:${port[project]}/api/calcom-webhook" "http://127.0.0.1:${port[js]}/api/calcom-webhook" "$body" "$secret"
+  exit 0
+fi
 # Rounds alternate the order (a b c, c b a, …) so a machine that gets busier or quieter during
 # the run does not favour one pair; each pair's figure is its mean over the rounds.
 declare -A total

@@ -24,9 +24,10 @@ worker-build --release
 # worker-build keeps the wasm name section (function names for panic stack traces): about a
 # fifth of the gzip size, and startup time grows with the module. Strip it; a panic is a bug the
 # tests find, and its message still reaches the logs. worker-build optimises with -O; a second
-# pass with -Oz (size first) saves another 1.2 KB gzip on the producer, 1.4 KB on the consumer.
+# pass with -Oz (size first) saves another 1.2 KB gzip on the producer, 1.4 KB on the consumer;
+# --gufa before it (whole-program type and constant flow) another 0.16 KB on the producer.
 features=()
 for f in mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling; do
   features+=("--enable-$f")
 done
-"$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm -Oz --strip-debug --strip-producers "${features[@]}"
+"$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm --gufa -Oz --strip-debug --strip-producers "${features[@]}"

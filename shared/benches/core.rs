@@ -5,7 +5,9 @@
 //! - `verify`: the HMAC-SHA256 check alone on the same bodies, next to `sha256-floor`, a bare
 //!   SHA-256 over the same bytes (the least any signature check can cost).
 //! - `render+build-request`: the consumer's work for one message, per trigger: the staff email
-//!   (Askama) and the SendGrid Mail Send JSON.
+//!   (Askama), the `.ics` invitation and the SendGrid Mail Send JSON.
+//! - `ics`: the invitation alone for the created sample: `ics::Event::to_ics` (escaping, folding)
+//!   and its base64 for the attachment, the part of `render+build-request` the invitation adds.
 //!
 //! Measurement is kept short (3 s per bench, 30 samples) so the whole run stays under a few
 //! minutes on two cores. Results are in `docs/PERFORMANCE.md`. Nothing here asserts on time; the
@@ -23,7 +25,9 @@ use sha2::{Digest, Sha256};
 
 use shared::contract::message::BookingMessage;
 use shared::delivery::email;
+use shared::delivery::ics::{Event, Method, Party, Status};
 use shared::delivery::sendgrid::{self, SendgridConfig};
+use shared::delivery::when::parse_instant;
 use shared::ingress::envelope::{self, Delivery};
 use shared::ingress::signature::{self, WebhookSecrets};
 use shared::ingress::{accept_webhook, Ingress};
@@ -235,6 +239,7 @@ fn config() -> SendgridConfig {
             sendgrid::parse_mailbox("staff@example.com").expect("to"),
             sendgrid::parse_mailbox("Front desk <front.desk@example.com>").expect("to"),
         ],
+        routes: Vec::new(),
     }
 }
 
@@ -259,6 +264,45 @@ fn bench_render(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_ics(c: &mut Criterion) {
+    let message = message(CREATED);
+    let b = &message.booking;
+    let at = |s: Option<&str>| parse_instant(s.expect("a time")).expect("an instant");
+    let description = email::render(&message)
+        .text
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let party = |p: &shared::contract::message::Person| Party {
+        name: p.name.clone(),
+        email: p.email.clone().expect("an email"),
+    };
+    let event = Event {
+        method: Method::Request,
+        status: Status::Confirmed,
+        uid: b.ical_uid.clone().expect("iCalUID"),
+        sequence: 0,
+        stamp: at(Some(RECEIVED_AT)),
+        start: at(b.start.as_deref()),
+        end: Some(at(b.end.as_deref())),
+        summary: b.title.clone().expect("a title"),
+        description,
+        location: b.meeting_url.clone(),
+        url: b.meeting_url.clone(),
+        organizer: Some(party(&b.organizer)),
+        attendees: b.booker.iter().chain(&b.guests).map(party).collect(),
+    };
+    let mut group = c.benchmark_group("ics");
+    group.bench_function("created", |bench| {
+        bench.iter(|| {
+            let text = black_box(&event).to_ics();
+            shared::text::base64_encode(text.as_bytes())
+        })
+    });
+    group.finish();
+}
+
 fn config_criterion() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -269,6 +313,6 @@ fn config_criterion() -> Criterion {
 criterion_group! {
     name = benches;
     config = config_criterion();
-    targets = bench_accept, bench_verify, bench_render
+    targets = bench_accept, bench_verify, bench_render, bench_ics
 }
 criterion_main!(benches);

@@ -18,6 +18,7 @@ fn main() {
     let config = SendgridConfig {
         from: parse_mailbox("Bookings <bookings@example.com>").unwrap(),
         to: vec![parse_mailbox("staff@example.com").unwrap()],
+        routes: Vec::new(),
     };
     let mut bytes = 0;
     for _ in 0..n {

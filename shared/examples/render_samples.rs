@@ -5,8 +5,9 @@
 //! cargo run -p shared --example render_samples -- out/emails
 //! ```
 //!
-//! Writes `<name>.html`, `<name>.txt` and `<name>.subject.txt` per email and an `index.html`
-//! linking them.
+//! Writes `<name>.html`, `<name>.txt`, `<name>.subject.txt` and the calendar invitation
+//! `<name>.ics` (as attached, CRLF and folded) per email, and an `index.html` linking them. The
+//! title, the links to act and the footer naming the attachment are in the `.html`/`.txt`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,7 @@ fn run(samples: &Path, out: &Path) -> Result<(), String> {
          <title>Rendered staff emails</title></head>\n\
          <body style=\"font-family:sans-serif;max-width:900px;margin:2em auto;padding:0 1em;\">\n\
          <h1>Rendered staff emails</h1>\n<table cellpadding=\"6\" style=\"border-collapse:collapse;\">\n\
-         <tr><th align=\"left\">Sample</th><th align=\"left\">Subject</th><th></th></tr>\n",
+         <tr><th align=\"left\">Sample</th><th align=\"left\">Subject</th><th></th><th></th></tr>\n",
     );
     for (name, message) in &emails {
         let email = render(message);
@@ -84,8 +85,19 @@ fn run(samples: &Path, out: &Path) -> Result<(), String> {
             &format!("{name}.subject.txt"),
             &format!("{}\n", email.subject),
         )?;
+        let ics = match &email.calendar {
+            Some(invitation) => {
+                write(out, &format!("{name}.ics"), &invitation.text)?;
+                format!(
+                    "<a href=\"{n}.ics\">{method}</a>",
+                    n = escape(name),
+                    method = invitation.method.as_str()
+                )
+            }
+            None => "no .ics".to_owned(),
+        };
         index.push_str(&format!(
-            "<tr><td><a href=\"{n}.html\">{n}</a></td><td>{s}</td><td><a href=\"{n}.txt\">text</a></td></tr>\n",
+            "<tr><td><a href=\"{n}.html\">{n}</a></td><td>{s}</td><td><a href=\"{n}.txt\">text</a></td><td>{ics}</td></tr>\n",
             n = escape(name),
             s = escape(&email.subject),
         ));
@@ -162,7 +174,20 @@ fn edge_cases(
         reschedule_requested: true,
     });
 
+    // A custom title (in the subject too), rescheduling disabled: no reschedule link.
+    let mut custom_title = created.clone();
+    custom_title.booking.title = Some("Manuscript review: Alex Student".to_owned());
+    custom_title.booking.disable_rescheduling = true;
+
+    // No bookerUrl: no link to act at all; no iCalUID: a derived UID in the .ics.
+    let mut no_booker_url = created.clone();
+    no_booker_url.booking.booker_url = None;
+    no_booker_url.booking.ical_uid = None;
+    no_booker_url.booking.ical_sequence = None;
+
     vec![
+        ("edge-custom-title".to_owned(), custom_title),
+        ("edge-no-booker-url".to_owned(), no_booker_url),
         ("edge-hostile-html".to_owned(), hostile),
         ("edge-no-attendee".to_owned(), no_attendee),
         ("edge-unknown-time-zone".to_owned(), unknown_zone),

@@ -199,9 +199,21 @@ fn booking_requested_sample_with_non_ascii_names() {
     );
     assert!(e.html.contains("<strong>Søren Ølgaard</strong>"));
     assert!(e.html.contains("Confirm or reject it in Cal.com"));
+    // The confirmation link is built from Cal.com's `bookerUrl`, never hard-coded.
     assert!(e
         .html
-        .contains("href=\"https://app.cal.com/bookings/unconfirmed\""));
+        .contains("href=\"https://cal.com/bookings/unconfirmed\""));
+    assert!(
+        e.text.contains(">> https://cal.com/bookings/unconfirmed\n"),
+        "{}",
+        e.text
+    );
+    assert!(!e.html.contains("app.cal.com") && !e.text.contains("app.cal.com"));
+    let mut m = sample("booking-requested");
+    m.booking.booker_url = None;
+    let e = render(&m);
+    assert!(e.text.contains("Confirm or reject it in Cal.com"));
+    assert!(!e.html.contains("unconfirmed\"") && !e.text.contains("https://"));
 }
 
 #[test]
@@ -262,6 +274,8 @@ fn hostile_text_is_escaped_in_html_and_kept_in_text() {
 #[test]
 fn only_http_links_become_links() {
     let mut m = sample("booking-created");
+    // Only the links of this test: none to act on the booking.
+    m.booking.booker_url = None;
     m.booking.meeting_url = Some("javascript:alert(1)".into());
     m.booking.location = Some("https://example.com/a\"onmouseover=\"alert(1)".into());
     let e = render(&m);
@@ -285,6 +299,7 @@ fn only_http_links_become_links() {
 #[test]
 fn subjects_are_one_line_and_capped() {
     let mut m = sample("booking-created");
+    m.booking.title = None;
     m.booking.event_type = Some("Consult\r\nBcc: evil@example.com".into());
     m.booking.booker.as_mut().unwrap().name = Some("Alex\nStudent\r".into());
     let e = render(&m);
@@ -573,4 +588,181 @@ fn the_message_fixture_is_what_the_parser_makes_of_the_sample() {
         fixture, parsed,
         "regenerate with UPDATE_FIXTURES=1 cargo test -p shared --test email"
     );
+}
+
+#[test]
+fn the_title_is_in_the_body_always_and_in_the_subject_when_it_says_more() {
+    // Cal.com's default title: in the body, not in the subject.
+    let e = render(&sample("booking-created"));
+    assert!(
+        e.text
+            .lines()
+            .any(|l| l == "Title:         30 Min Consultation between Cal Host and Alex Student"),
+        "{}",
+        e.text
+    );
+    assert!(e
+        .html
+        .contains("30 Min Consultation between Cal Host and Alex Student"));
+    assert!(!e.subject.contains("between"), "{}", e.subject);
+
+    // A custom title leads the subject.
+    let mut m = sample("booking-created");
+    m.booking.title = Some("Manuscript review: Alex Student".into());
+    let e = render(&m);
+    assert_eq!(
+        e.subject,
+        "New booking: Manuscript review: Alex Student (30 Min Consultation with Alex Student) — Tue 17 Feb, 9:00am AKST"
+    );
+    assert!(e
+        .text
+        .contains("Title:         Manuscript review: Alex Student\n"));
+
+    // The event type's own name, or the default form in any case and spacing: not repeated.
+    for same in [
+        "30 min consultation",
+        " 30 Min  Consultation between cal host and ALEX STUDENT ",
+    ] {
+        m.booking.title = Some(same.into());
+        let e = render(&m);
+        assert!(
+            e.subject
+                .starts_with("New booking: 30 Min Consultation with Alex Student — "),
+            "{same:?}: {}",
+            e.subject
+        );
+        assert!(e.text.contains("Title:"), "{same:?}");
+    }
+    // Whoever the attendee is (Cal.com names whoever booked first; a delivery may have none).
+    m.booking.title = Some("30 Min Consultation between Cal Host and Someone Else".into());
+    assert!(!render(&m).subject.contains("between"));
+    m.booking.booker = None;
+    assert_eq!(
+        render(&m).subject,
+        "New booking: 30 Min Consultation (no attendee) — Tue 17 Feb, 9:00am AKST"
+    );
+    m.booking.organizer.name = None;
+    assert!(!render(&m).subject.contains("between"));
+    m = sample("booking-created");
+    // Another host is not the default.
+    m.booking.title = Some("30 Min Consultation between Dana Other and Alex Student".into());
+    assert!(render(&m).subject.contains("between Dana Other"));
+    // A team event's default names the team as host.
+    m.booking.title = Some("30 Min Consultation between Northern Team and Alex Student".into());
+    m.booking.team = Some("Northern Team".into());
+    assert!(!render(&m).subject.contains("between"));
+
+    // One line, escaped in HTML, and the subject keeps its time when the title is long.
+    m.booking.title = Some(format!("Review\r\n<script>x</script> {}", "ü".repeat(300)));
+    let e = render(&m);
+    assert!(e
+        .subject
+        .starts_with("New booking: Review <script>x</script> üü"));
+    assert!(
+        e.subject.ends_with(" — Tue 17 Feb, 9:00am AKST"),
+        "{}",
+        e.subject
+    );
+    assert!(e.subject.chars().count() <= MAX_SUBJECT_CHARS);
+    assert!(e
+        .text
+        .contains("Title:         Review <script>x</script> üü"));
+    assert!(!e.html.contains("<script>"));
+    assert!(e.html.contains("Review &#60;script&#62;x&#60;/script&#62;"));
+
+    // No title: no row.
+    m.booking.title = None;
+    assert!(!render(&m).text.contains("Title:"));
+}
+
+fn hrefs(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+#[test]
+fn links_to_act_appear_only_when_allowed() {
+    let base = "https://cal.com";
+    let uid = "bkg_8Jq2Xz4TnR5wLm3Yv";
+    let booking = format!("{base}/booking/{uid}");
+    let reschedule = format!("{base}/reschedule/{uid}");
+    let cancel = format!("{base}/booking/{uid}?cancel=true");
+
+    let mut m = sample("booking-created");
+    let e = render(&m);
+    for line in [
+        format!("Open in Cal.com: {booking}"),
+        format!("Reschedule:      {reschedule}"),
+        format!("Cancel:          {cancel}"),
+    ] {
+        assert!(e.text.lines().any(|l| l == line), "{line} in\n{}", e.text);
+    }
+    let links = hrefs(&e.html);
+    for link in [&booking, &reschedule, &cancel] {
+        assert!(links.contains(link), "{link} in {links:?}");
+    }
+
+    m.booking.disable_rescheduling = true;
+    let e = render(&m);
+    assert!(!hrefs(&e.html).contains(&reschedule) && !e.text.contains(&reschedule));
+    assert!(hrefs(&e.html).contains(&cancel) && e.text.contains(&cancel));
+    m.booking.disable_cancelling = true;
+    let e = render(&m);
+    assert!(!hrefs(&e.html).contains(&cancel) && !e.text.contains(&cancel));
+    assert!(hrefs(&e.html).contains(&booking));
+
+    // Cancelled: the booking page only.
+    let e = render(&sample("booking-cancelled"));
+    let page = format!("{base}/booking/bkg_Canc42x");
+    assert!(
+        e.text.contains(&format!("Open in Cal.com: {page}\n")),
+        "{}",
+        e.text
+    );
+    assert!(!e.text.contains("/reschedule/") && !e.text.contains("cancel=true"));
+    assert_eq!(hrefs(&e.html), [page]);
+
+    // The rescheduled booking's links name the new uid.
+    let e = render(&sample("booking-rescheduled"));
+    assert!(e.text.contains("https://cal.com/reschedule/bkg_NEW9pQ2"));
+
+    // No bookerUrl, or not http(s): no link to act at all.
+    for bad in [None, Some("javascript:alert(1)//"), Some("cal.com")] {
+        let mut m = sample("booking-created");
+        m.booking.booker_url = bad.map(str::to_owned);
+        let e = render(&m);
+        assert!(!e.text.contains("Open in Cal.com"), "{bad:?}");
+        assert!(
+            hrefs(&e.html).iter().all(|h| !h.contains("/booking/")),
+            "{bad:?}"
+        );
+    }
+
+    // Escaped in HTML.
+    let mut m = sample("booking-created");
+    m.booking.booker_url = Some("https://acme.example/a&b".into());
+    m.booking.uid = "x\"><script>".into();
+    let e = render(&m);
+    assert!(!e.html.contains("<script>"));
+    assert!(hrefs(&e.html)
+        .contains(&"https://acme.example/a&#38;b/booking/x%22%3E%3Cscript%3E".to_owned()));
+}
+
+#[test]
+fn the_footer_names_the_attachment() {
+    let e = render(&sample("booking-created"));
+    assert!(e
+        .text
+        .contains("The attached invitation (invite.ics) puts this booking in your calendar."));
+    let e = render(&sample("booking-cancelled"));
+    assert!(e
+        .text
+        .contains("(cancel.ics) takes this booking out of your calendar"));
+    assert!(e
+        .html
+        .contains("(cancel.ics) takes this booking out of your calendar"));
+    let e = render(&bare(BookingTrigger::BookingCreated));
+    assert!(e.calendar.is_none() && !e.text.contains(".ics"));
 }

@@ -511,7 +511,20 @@ fn booking() -> BoxedStrategy<Booking> {
             .boxed()),
         any::<bool>(),
     );
-    (who, rest)
+    let calendar = (
+        opt(wild_text()),
+        opt(wild_text()),
+        opt(any::<u32>()),
+        opt(prop_oneof![
+            Just("https://cal.com".to_owned()),
+            location_text(),
+            wild_text()
+        ]
+        .boxed()),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    (who, rest, calendar)
         .prop_map(
             |(
                 (
@@ -540,6 +553,14 @@ fn booking() -> BoxedStrategy<Booking> {
                     cancellation,
                     truncated,
                 ),
+                (
+                    event_slug,
+                    ical_uid,
+                    ical_sequence,
+                    booker_url,
+                    disable_rescheduling,
+                    disable_cancelling,
+                ),
             )| Booking {
                 uid,
                 title,
@@ -562,6 +583,12 @@ fn booking() -> BoxedStrategy<Booking> {
                 rescheduled_from,
                 rescheduled_by,
                 cancellation,
+                event_slug,
+                ical_uid,
+                ical_sequence,
+                booker_url,
+                disable_rescheduling,
+                disable_cancelling,
                 truncated,
             },
         )
@@ -1146,5 +1173,26 @@ proptest! {
         if let Ok(message) = decode_message_str(&text) {
             targets::check_email(&message);
         }
+    }
+}
+
+proptest! {
+    /// Our HMAC-SHA256 (on `sha2` directly, for the producer's size budget) equals the `hmac`
+    /// crate's for any key (shorter than, equal to and longer than the 64-byte block) and body.
+    #[test]
+    fn our_hmac_equals_the_hmac_crate(
+        key in proptest::collection::vec(any::<u8>(), 0..200),
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+        mac.update(&body);
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        prop_assert_eq!(shared::ingress::signature::sign(&key, &body), expected);
     }
 }

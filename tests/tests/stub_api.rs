@@ -153,6 +153,36 @@ async fn html_before_plain_is_400_on_content() {
 }
 
 #[tokio::test]
+async fn calendar_attachments_take_only_the_method_parameter() {
+    let stub = stub();
+    let ics = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
+    let mut body = mail("Invitation");
+    body["attachments"] = json!([{
+        "content": e2e::base64::base64_encode(ics.as_bytes()),
+        "filename": "invite.ics",
+        "type": "text/calendar; method=REQUEST",
+        "disposition": "attachment"
+    }]);
+    assert_eq!(send(&stub, &body).await.status(), StatusCode::ACCEPTED);
+    let stored = &stub.emails()[0].body["attachments"][0];
+    assert_eq!(stored["type"], "text/calendar; method=REQUEST");
+
+    // What SendGrid refuses: another parameter on the type, content that is not base64.
+    body["attachments"][0]["type"] = json!("text/calendar; method=REQUEST; charset=utf-8");
+    body["attachments"][0]["content"] = json!(ics);
+    let response = send(&stub, &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let errors = errors_of(response).await;
+    let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["attachments.0.content", "attachments.0.type"]);
+    assert!(errors
+        .iter()
+        .all(|e| e["message"].is_string() && e["help"].is_string()));
+    assert_eq!(stub.emails().len(), 1);
+    assert_eq!(statuses(&stub), [202, 400]);
+}
+
+#[tokio::test]
 async fn missing_personalizations_and_other_problems_are_400_one_entry_each() {
     let stub = stub();
     let mut body = mail("x");

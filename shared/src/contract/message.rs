@@ -142,6 +142,9 @@ pub struct Booking {
     /// The event type's title, e.g. "30 Min Consultation".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
+    /// The event type's slug (Cal.com's `type`, e.g. `30min`): what `EMAIL_ROUTES` is keyed by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_slug: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +190,21 @@ pub struct Booking {
     pub rescheduled_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancellation: Option<Cancellation>,
+    /// Cal.com's `iCalUID`: the calendar event's UID, kept across reschedules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ical_uid: Option<String>,
+    /// Cal.com's `iCalSequence`: the calendar event's revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ical_sequence: Option<u32>,
+    /// Cal.com's `bookerUrl` (e.g. `https://cal.com`), the base of the links to act on the booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booker_url: Option<String>,
+    /// The event type forbids rescheduling (Cal.com's `disableRescheduling`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disable_rescheduling: bool,
+    /// The event type forbids cancelling (Cal.com's `disableCancelling`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disable_cancelling: bool,
     /// Some text was shortened to fit the queue's message size; the email says so.
     #[serde(default)]
     pub truncated: bool,
@@ -194,6 +212,10 @@ pub struct Booking {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Messages for unit tests, without the producer's parser.

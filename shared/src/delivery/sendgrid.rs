@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::contract::message::BookingMessage;
 use crate::delivery::email::Email;
-use crate::text::{mask_email, single_line, truncate_bytes};
+use crate::text::{base64_encode, mask_email, single_line, truncate_bytes};
 
 /// SendGrid's limit on recipients of one personalization.
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -32,8 +32,74 @@ pub struct Mailbox {
 pub struct SendgridConfig {
     /// A sender verified in SendGrid.
     pub from: Mailbox,
-    /// All staff, in one personalization (everyone sees the others).
+    /// The staff for every event type without a route (`EMAIL_TO`), in one personalization
+    /// (everyone sees the others).
     pub to: Vec<Mailbox>,
+    /// Event types whose emails go to their own list instead (`EMAIL_ROUTES`).
+    pub routes: Vec<Route>,
+}
+
+impl SendgridConfig {
+    /// Who gets the email of a booking of event type `slug`: its route's list, else [`Self::to`].
+    pub fn recipients(&self, slug: Option<&str>) -> &[Mailbox] {
+        slug.map(str::trim)
+            .and_then(|slug| {
+                self.routes
+                    .iter()
+                    .find(|r| r.slug.eq_ignore_ascii_case(slug))
+            })
+            .map_or(&self.to, |r| &r.to)
+    }
+}
+
+/// The staff for one event type (by its slug, Cal.com's `type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub slug: String,
+    pub to: Vec<Mailbox>,
+}
+
+/// Parses `EMAIL_ROUTES`: `slug=addresses` entries separated by `;`, each list as in
+/// [`parse_recipients`] (comma-separated), e.g. `consultation=alice@example.com;
+/// billing=bob@example.com, Carol <carol@example.com>`. Blank entries are skipped; an empty
+/// value means no routes. A slug is letters, digits, `-`, `_` or `.`, named once. Errors name the
+/// entry by position and slug, with addresses masked.
+pub fn parse_routes(raw: &str) -> Result<Vec<Route>, String> {
+    let entries = split_outside_quotes(raw, &[';']);
+    let total = entries.iter().filter(|e| !e.trim().is_empty()).count();
+    let mut routes: Vec<Route> = Vec::new();
+    for (i, entry) in entries.iter().filter(|e| !e.trim().is_empty()).enumerate() {
+        let at = format!("entry {} of {total}", i + 1);
+        let Some((slug, list)) = entry.split_once('=') else {
+            return Err(format!(
+                "{at} has no '=': write event-type-slug=address, address"
+            ));
+        };
+        let slug = slug.trim();
+        if slug.is_empty()
+            || !slug
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!(
+                "{at}: the event type slug must be letters, digits, '-', '_' or '.' (as in the booking page's URL)"
+            ));
+        }
+        if routes.iter().any(|r| r.slug.eq_ignore_ascii_case(slug)) {
+            return Err(format!("{at}: \"{slug}\" is routed twice"));
+        }
+        if list.contains('=') {
+            return Err(format!(
+                "{at} (\"{slug}\") has a second '=': separate routes with ';'"
+            ));
+        }
+        let to = parse_recipients(list).map_err(|e| format!("{at} (\"{slug}\"): {e}"))?;
+        routes.push(Route {
+            slug: slug.to_owned(),
+            to,
+        });
+    }
+    Ok(routes)
 }
 
 /// Parses `a@x.com`, `Staff <b@y.com>`, `"Staff, Front desk" <b@y.com>` or `<b@y.com>`.
@@ -73,7 +139,7 @@ pub fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
 /// rejects a personalization that names an address twice. At least one, at most
 /// [`MAX_RECIPIENTS`].
 pub fn parse_recipients(raw: &str) -> Result<Vec<Mailbox>, String> {
-    let entries = split_list(raw);
+    let entries = split_outside_quotes(raw, &[',', ';']);
     let total = entries.len();
     let mut out: Vec<Mailbox> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
@@ -128,12 +194,18 @@ pub fn mail_send_url(base: &str) -> String {
     format!("{}/v3/mail/send", base.trim().trim_end_matches('/'))
 }
 
-/// The JSON body of `POST /v3/mail/send` for one staff email: one personalization with every
-/// staff address, `reply_to` the booker (when their address is usable), `content` text/plain
-/// then text/html (SendGrid's required order), categories and string-only `custom_args`.
-/// Click and open tracking are off: links stay as Cal.com sent them.
+/// The JSON body of `POST /v3/mail/send` for one staff email: one personalization with the staff
+/// of the booking's event type ([`SendgridConfig::recipients`]), `reply_to` the booker (when
+/// their address is usable), `content` text/plain then text/html (SendGrid's required order),
+/// the calendar invitation as an attachment (type exactly `text/calendar; method=…`, no
+/// charset), categories and string-only `custom_args`. Click and open tracking are off: links
+/// stay as Cal.com sent them.
 pub fn build_request(email: &Email, message: &BookingMessage, config: &SendgridConfig) -> String {
-    let to: Vec<Value> = config.to.iter().map(mailbox_json).collect();
+    let to: Vec<Value> = config
+        .recipients(message.booking.event_slug.as_deref())
+        .iter()
+        .map(mailbox_json)
+        .collect();
     let mut body = Map::new();
     body.insert("personalizations".into(), json!([{ "to": to }]));
     body.insert("from".into(), mailbox_json(&config.from));
@@ -155,6 +227,17 @@ pub fn build_request(email: &Email, message: &BookingMessage, config: &SendgridC
             { "type": "text/html", "value": email.html },
         ]),
     );
+    if let Some(invitation) = &email.calendar {
+        body.insert(
+            "attachments".into(),
+            json!([{
+                "content": base64_encode(invitation.text.as_bytes()),
+                "filename": invitation.filename(),
+                "type": invitation.content_type(),
+                "disposition": "attachment",
+            }]),
+        );
+    }
     let mut categories = vec!["calcom-booking"];
     if !categories.contains(&email.category) && !email.category.is_empty() {
         categories.push(email.category);
@@ -342,8 +425,8 @@ fn describe_error(error: &Value) -> Option<String> {
     }
 }
 
-/// Splits on commas outside `"…"` and `<…>`.
-fn split_list(raw: &str) -> Vec<String> {
+/// Splits on any of `seps` outside `"…"` and `<…>`.
+fn split_outside_quotes(raw: &str, seps: &[char]) -> Vec<String> {
     let (mut out, mut cur) = (Vec::new(), String::new());
     let (mut quoted, mut angle) = (false, false);
     for c in raw.chars() {
@@ -351,7 +434,7 @@ fn split_list(raw: &str) -> Vec<String> {
             '"' if !angle => quoted = !quoted,
             '<' if !quoted => angle = true,
             '>' if !quoted => angle = false,
-            ',' | ';' if !quoted && !angle => {
+            c if seps.contains(&c) && !quoted && !angle => {
                 out.push(std::mem::take(&mut cur));
                 continue;
             }
@@ -441,6 +524,97 @@ mod tests {
     }
 
     #[test]
+    fn parses_routes() {
+        let routes = parse_routes(
+            " consultation=alice@example.com; billing=bob@example.com, \"Carol; Billing\" <carol@example.com> ;; ",
+        )
+        .unwrap();
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].slug, "consultation");
+        assert_eq!(routes[0].to.len(), 1);
+        assert_eq!(routes[1].slug, "billing");
+        let emails: Vec<&str> = routes[1].to.iter().map(|m| m.email.as_str()).collect();
+        assert_eq!(emails, ["bob@example.com", "carol@example.com"]);
+        assert_eq!(routes[1].to[1].name.as_deref(), Some("Carol; Billing"));
+        assert_eq!(parse_routes("  ").unwrap(), []);
+
+        for (raw, needle) in [
+            ("consultation alice@example.com", "entry 1 of 1 has no '='"),
+            (
+                "a=x@y.com; =bob@example.com",
+                "entry 2 of 2: the event type slug",
+            ),
+            ("two words=bob@example.com", "slug must be"),
+            ("a=x@y.com; A=z@y.com", "\"A\" is routed twice"),
+            ("a=x@y.com, b=z@y.com", "separate routes with ';'"),
+            ("a=", "entry 1 of 1 (\"a\"): no recipients"),
+            ("a=secret.person@nowhere", "s***@nowhere"),
+        ] {
+            let err = parse_routes(raw).unwrap_err();
+            assert!(err.contains(needle), "{raw}: {err}");
+            assert!(!err.contains("secret.person"), "{err}");
+        }
+    }
+
+    #[test]
+    fn routes_pick_the_recipients() {
+        let mut config = config();
+        config.routes = parse_routes(
+            "consultation=alice@example.com; billing=bob@example.com, carol@example.com",
+        )
+        .unwrap();
+        let to = |slug: Option<&str>| -> Vec<String> {
+            config
+                .recipients(slug)
+                .iter()
+                .map(|m| m.email.clone())
+                .collect()
+        };
+        assert_eq!(to(Some("consultation")), ["alice@example.com"]);
+        assert_eq!(
+            to(Some(" Billing ")),
+            ["bob@example.com", "carol@example.com"]
+        );
+        assert_eq!(
+            to(Some("30min")),
+            ["staff@school.example", "desk@school.example"]
+        );
+        assert_eq!(to(None), ["staff@school.example", "desk@school.example"]);
+
+        let mut message = crate::contract::message::fixtures::booking_created();
+        message.booking.event_slug = Some("billing".into());
+        let body: Value =
+            serde_json::from_str(&build_request(&render(&message), &message, &config)).unwrap();
+        assert_eq!(
+            body["personalizations"][0]["to"],
+            json!([{ "email": "bob@example.com" }, { "email": "carol@example.com" }])
+        );
+    }
+
+    #[test]
+    fn the_invitation_is_attached() {
+        let message = crate::contract::message::fixtures::booking_created();
+        let email = render(&message);
+        let body: Value =
+            serde_json::from_str(&build_request(&email, &message, &config())).unwrap();
+        let invitation = email.calendar.as_ref().unwrap();
+        assert_eq!(
+            body["attachments"],
+            json!([{
+                "content": base64_encode(invitation.text.as_bytes()),
+                "filename": "invite.ics",
+                "type": "text/calendar; method=REQUEST",
+                "disposition": "attachment",
+            }])
+        );
+        let mut without = email.clone();
+        without.calendar = None;
+        let body: Value =
+            serde_json::from_str(&build_request(&without, &message, &config())).unwrap();
+        assert!(body.get("attachments").is_none());
+    }
+
+    #[test]
     fn plausible_emails() {
         assert!(is_plausible_email("alex.student+tag@example.org"));
         for bad in [
@@ -483,6 +657,7 @@ mod tests {
                 name: Some("Bookings; School, Inc".into()),
             },
             to: parse_recipients("staff@school.example, Front Desk <desk@school.example>").unwrap(),
+            routes: Vec::new(),
         }
     }
 

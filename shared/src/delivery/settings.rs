@@ -4,11 +4,13 @@
 
 use crate::delivery::ledger::{UnknownOutcomePolicy, UNKNOWN_OUTCOME_ENV};
 use crate::delivery::policy::RetryPolicy;
-use crate::delivery::sendgrid::{parse_mailbox, parse_recipients, SendgridConfig};
+use crate::delivery::sendgrid::{parse_mailbox, parse_recipients, parse_routes, SendgridConfig};
 
 pub const SENDGRID_API_KEY: &str = "SENDGRID_API_KEY";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const EMAIL_TO: &str = "EMAIL_TO";
+/// Staff per event type: `slug=addresses; slug=addresses` (optional; `EMAIL_TO` for the rest).
+pub const EMAIL_ROUTES: &str = "EMAIL_ROUTES";
 pub const SENDGRID_API_BASE: &str = "SENDGRID_API_BASE";
 /// Must equal `max_retries` of the `booking-events` consumer in `wrangler.consumer.toml`.
 pub const MAX_RETRIES: &str = "MAX_RETRIES";
@@ -40,6 +42,7 @@ impl std::fmt::Debug for Settings {
             .field("api_key", &"(redacted)")
             .field("api_base", &self.api_base)
             .field("recipients", &self.sendgrid.to.len())
+            .field("routes", &self.sendgrid.routes.len())
             .field("retry", &self.retry)
             .field("timeout_ms", &self.timeout_ms)
             .field("unknown_outcome", &self.unknown_outcome)
@@ -101,6 +104,14 @@ impl Settings {
                 Vec::new()
             }
         };
+        let routes = value(EMAIL_ROUTES)
+            .map(|v| parse_routes(&v))
+            .transpose()
+            .unwrap_or_else(|e| {
+                problems.push(format!("{EMAIL_ROUTES} is not valid: {e}"));
+                None
+            })
+            .unwrap_or_default();
         let api_base = value(SENDGRID_API_BASE).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
         if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
             problems.push(format!(
@@ -137,7 +148,7 @@ impl Settings {
             Some(from) if problems.is_empty() => Ok(Settings {
                 api_key,
                 api_base,
-                sendgrid: SendgridConfig { from, to },
+                sendgrid: SendgridConfig { from, to, routes },
                 retry,
                 timeout_ms,
                 unknown_outcome,
@@ -226,6 +237,39 @@ mod tests {
             assert!(all.contains(needle), "{needle} in {all}");
         }
         assert!(!all.contains("not-an-address"), "{all}");
+    }
+
+    #[test]
+    fn routes_are_read_and_bad_ones_are_a_configuration_error() {
+        let mut pairs = COMPLETE.to_vec();
+        pairs.push((
+            "EMAIL_ROUTES",
+            "consultation=alice@example.com; billing=bob@example.com, carol@example.com",
+        ));
+        let s = Settings::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(s.sendgrid.routes.len(), 2);
+        assert_eq!(s.sendgrid.recipients(Some("billing")).len(), 2);
+        assert_eq!(s.sendgrid.recipients(Some("other")).len(), 2);
+        assert!(format!("{s:?}").contains("routes: 2"));
+
+        pairs.pop();
+        pairs.push(("EMAIL_ROUTES", "consultation: alice@example.com"));
+        let err = Settings::from_lookup(lookup(&pairs)).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].starts_with("EMAIL_ROUTES is not valid: entry 1 of 1 has no '='"),
+            "{}",
+            err.problems[0]
+        );
+        assert!(!err.summary().contains("alice@"), "{}", err.summary());
+
+        pairs.pop();
+        pairs.push(("EMAIL_ROUTES", "  "));
+        assert!(Settings::from_lookup(lookup(&pairs))
+            .unwrap()
+            .sendgrid
+            .routes
+            .is_empty());
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub fn validate(body: &Value) -> Vec<ApiError> {
     check_subject(obj, every_personalization_has_subject, &mut errors);
     check_content(obj, &mut errors);
     check_categories(obj, &mut errors);
+    check_attachments(obj, &mut errors);
     if let Some(args) = obj.get("custom_args") {
         check_custom_args(args, "custom_args", &mut errors);
     }
@@ -341,6 +342,133 @@ fn check_content(obj: &Map<String, Value>, errors: &mut Vec<ApiError>) {
     }
 }
 
+/// iTIP methods (RFC 5546), the one parameter an attachment's `type` may carry, and only on
+/// `text/calendar`.
+pub const CALENDAR_METHODS: [&str; 8] = [
+    "PUBLISH",
+    "REQUEST",
+    "REPLY",
+    "ADD",
+    "CANCEL",
+    "REFRESH",
+    "COUNTER",
+    "DECLINECOUNTER",
+];
+
+/// `attachments`: a non-empty array of `{content (base64), filename, type?, disposition?,
+/// content_id?}`. A `type` is a MIME type without parameters, except `text/calendar;
+/// method=<iTIP method>`: SendGrid refuses any other parameter (a `charset`, for one).
+fn check_attachments(obj: &Map<String, Value>, errors: &mut Vec<ApiError>) {
+    let Some(value) = obj.get("attachments") else {
+        return;
+    };
+    let list = match value.as_array() {
+        Some(list) if !list.is_empty() => list,
+        _ => {
+            errors.push(ApiError::field(
+                "attachments",
+                "attachments",
+                "The attachments parameter, if present, must be a non-empty array of attachment objects.",
+            ));
+            return;
+        }
+    };
+    for (i, attachment) in list.iter().enumerate() {
+        let field = |name: &str| format!("attachments.{i}.{name}");
+        let Some(a) = attachment.as_object() else {
+            errors.push(ApiError::field(
+                format!("attachments.{i}"),
+                "attachments",
+                "Each attachment must be an object.",
+            ));
+            continue;
+        };
+        match a.get("content").and_then(Value::as_str) {
+            Some(c) if !c.is_empty() => {
+                if crate::base64::base64_decode(c).is_none() {
+                    errors.push(ApiError::field(
+                        field("content"),
+                        "attachments.content",
+                        "The attachment content must be base64 encoded.",
+                    ));
+                }
+            }
+            _ => errors.push(ApiError::field(
+                field("content"),
+                "attachments.content",
+                "The attachment content is required.",
+            )),
+        }
+        match a.get("filename").and_then(Value::as_str) {
+            Some(f) if !f.trim().is_empty() && !has_cr_lf(f) => {}
+            _ => errors.push(ApiError::field(
+                field("filename"),
+                "attachments.filename",
+                "The attachment filename is required.",
+            )),
+        }
+        if let Some(t) = a.get("type") {
+            if !t.as_str().is_some_and(valid_attachment_type) {
+                errors.push(ApiError::field(
+                    field("type"),
+                    "attachments.type",
+                    "The attachment type must be a MIME type without parameters, or text/calendar; method=<method>; it cannot contain CRLF characters.",
+                ));
+            }
+        }
+        match a.get("disposition").map(Value::as_str) {
+            None | Some(Some("attachment")) => {}
+            Some(Some("inline")) => {
+                if a.get("content_id")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    errors.push(ApiError::field(
+                        field("content_id"),
+                        "attachments.content_id",
+                        "The content_id parameter is required if the disposition is set to inline.",
+                    ));
+                }
+            }
+            Some(_) => errors.push(ApiError::field(
+                field("disposition"),
+                "attachments.disposition",
+                "The disposition of the attachment must be either inline or attachment.",
+            )),
+        }
+    }
+}
+
+/// `type/subtype` with no parameter, or `text/calendar; method=<iTIP method>`.
+fn valid_attachment_type(t: &str) -> bool {
+    let mime = |m: &str| {
+        let (kind, sub) = m.split_once('/').unwrap_or(("", ""));
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '!' | '#' | '$' | '&' | '-' | '^' | '_' | '.' | '+')
+                })
+        };
+        token(kind) && token(sub)
+    };
+    if has_cr_lf(t) {
+        return false;
+    }
+    match t.split_once(';') {
+        None => mime(t.trim()),
+        Some((m, param)) => {
+            let m = m.trim();
+            let Some((key, value)) = param.trim().split_once('=') else {
+                return false;
+            };
+            m.eq_ignore_ascii_case("text/calendar")
+                && key.eq_ignore_ascii_case("method")
+                && CALENDAR_METHODS.contains(&value)
+        }
+    }
+}
+
 fn check_categories(obj: &Map<String, Value>, errors: &mut Vec<ApiError>) {
     let Some(value) = obj.get("categories") else {
         return;
@@ -518,6 +646,53 @@ mod tests {
         body["categories"] = json!(["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]);
         body["custom_args"] = json!({"booking": "1"});
         assert_eq!(fields(&body), ["categories"]);
+    }
+
+    #[test]
+    fn attachments() {
+        let ics = "QkVHSU46VkNBTEVOREFSDQo="; // "BEGIN:VCALENDAR\r\n"
+        let mut body = valid();
+        body["attachments"] = json!([{"content": ics, "filename": "invite.ics", "type": "text/calendar; method=REQUEST", "disposition": "attachment"}]);
+        assert!(validate(&body).is_empty());
+        for ok in [
+            "text/calendar; method=CANCEL",
+            "text/calendar;method=PUBLISH",
+            "application/pdf",
+        ] {
+            body["attachments"][0]["type"] = json!(ok);
+            assert!(validate(&body).is_empty(), "{ok}");
+        }
+        for bad in [
+            "text/calendar; method=REQUEST; charset=utf-8",
+            "text/calendar; charset=utf-8",
+            "text/calendar; method=request",
+            "text/plain; method=REQUEST",
+            "text/calendar\r\n",
+            "text",
+            "",
+        ] {
+            body["attachments"][0]["type"] = json!(bad);
+            assert_eq!(fields(&body), ["attachments.0.type"], "{bad:?}");
+        }
+        body["attachments"][0]["type"] = json!("text/calendar; method=REQUEST");
+        body["attachments"][0]["content"] = json!("not base64!");
+        body["attachments"][0]["filename"] = json!("");
+        body["attachments"][0]["disposition"] = json!("inline");
+        assert_eq!(
+            fields(&body),
+            [
+                "attachments.0.content",
+                "attachments.0.filename",
+                "attachments.0.content_id"
+            ]
+        );
+        body["attachments"] = json!([{"filename": "x.ics", "disposition": "download"}]);
+        assert_eq!(
+            fields(&body),
+            ["attachments.0.content", "attachments.0.disposition"]
+        );
+        body["attachments"] = json!([]);
+        assert_eq!(fields(&body), ["attachments"]);
     }
 
     #[test]

@@ -11,12 +11,19 @@
 //!
 //! The HTML part is escaped by Askama (everything the booker typed is data, never markup); only
 //! `http(s)://` URLs become links. The text part is not escaped.
+//!
+//! Next to the parts: [`links`] (where to open, reschedule, cancel or confirm the booking in
+//! Cal.com) and [`calendar`] (the `.ics` invitation for the booking).
 
+pub mod calendar;
+pub mod links;
 mod location;
 mod view;
 
 use askama::Template;
 
+pub use calendar::Invitation;
+pub use links::Links;
 pub use location::{describe as describe_location, is_http_url, Location};
 
 use crate::contract::message::{BookingMessage, BookingTrigger, Person};
@@ -33,6 +40,8 @@ pub struct Email {
     pub reply_to: Option<Person>,
     /// The SendGrid category for this kind, e.g. `booking-created`.
     pub category: &'static str,
+    /// The calendar invitation to attach; `None` only without a readable start time.
+    pub calendar: Option<Invitation>,
 }
 
 /// Longest subject, in characters.
@@ -47,7 +56,9 @@ pub fn render(message: &BookingMessage) -> Email {
     // in the worker: fall back to the subject alone.
     let text = text.unwrap_or_else(|_| format!("{}\n", v.subject));
     let html = html.unwrap_or_else(|_| "<p>See the plain-text part of this email.</p>".to_owned());
+    let calendar = calendar::invitation(message, &v);
     Email {
+        calendar,
         subject: v.subject,
         text,
         html,

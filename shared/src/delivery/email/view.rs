@@ -5,6 +5,7 @@ use crate::contract::message::{BookingMessage, BookingTrigger, Person};
 use crate::delivery::when::{self, Clock, Zone};
 use crate::text::single_line;
 
+use super::links::Links;
 use super::location;
 
 /// Longest event name and person name in a subject (characters), and the whole subject.
@@ -17,6 +18,8 @@ const INLINE_ANSWER_CHARS: usize = 60;
 
 pub(crate) struct View {
     pub subject: String,
+    /// The booking's own title as Cal.com sent it, one line ("Manuscript review: Alex Student").
+    pub title: Option<String>,
     /// Colour of the kind (top border, kicker).
     pub accent: &'static str,
     /// Event name: event type, else title, else "Booking".
@@ -49,6 +52,10 @@ pub(crate) struct View {
     pub truncated: bool,
     /// The booker, when replying to the email can reach them.
     pub reply_to: Option<Person>,
+    /// Links to the booking in Cal.com, as far as they are allowed.
+    pub links: Links,
+    /// What the attached invitation does, when there is one (a readable start time).
+    pub calendar_note: Option<&'static str>,
 }
 
 /// One line of the details table: `Label: text [link]`. Continuation lines have an empty label.
@@ -126,15 +133,31 @@ impl View {
             .and_then(|c| c.reason.as_deref())
             .map(block_text)
             .filter(|r| !r.is_empty());
-        let rows = detail_rows(message, &who, &when, clock, actor.long.as_deref());
+        let title = b
+            .title
+            .as_deref()
+            .map(single_line)
+            .filter(|t| !t.is_empty());
+        let rows = detail_rows(
+            message,
+            title.as_deref(),
+            &who,
+            &when,
+            clock,
+            actor.long.as_deref(),
+        );
 
         let notes_title = if booker.is_some() {
             format!("Notes from {who}")
         } else {
             "Notes".to_owned()
         };
+        let subject_title = title
+            .as_deref()
+            .filter(|t| title_is_news(message, t, &event));
         View {
-            subject: subject(message, &event, &zone, clock),
+            subject: subject(message, &event, subject_title, &zone, clock),
+            title,
             accent: accent(message.trigger),
             event,
             has_attendee: booker.is_some(),
@@ -156,8 +179,67 @@ impl View {
             answers: answers(message),
             truncated: b.truncated,
             reply_to: reply_to(booker),
+            links: Links::of(message),
+            calendar_note: b
+                .start
+                .as_deref()
+                .and_then(when::parse_instant)
+                .map(|_| calendar_note(message.trigger)),
         }
     }
+}
+
+fn calendar_note(trigger: BookingTrigger) -> &'static str {
+    match trigger {
+        BookingTrigger::BookingCreated => {
+            "The attached invitation (invite.ics) puts this booking in your calendar."
+        }
+        BookingTrigger::BookingRescheduled => {
+            "The attached invitation (invite.ics) moves this booking in your calendar."
+        }
+        BookingTrigger::BookingRequested => {
+            "The attached invitation (invite.ics) puts this booking in your calendar as tentative."
+        }
+        BookingTrigger::BookingCancelled => {
+            "The attached cancellation (cancel.ics) takes this booking out of your calendar."
+        }
+    }
+}
+
+/// Whether the title says more than the event type's name: it is not that name, nor Cal.com's
+/// default English title "{event type} between {organizer} and {attendee}" (compared without
+/// ASCII case and extra white space). The host is the organizer's or the team's name when either
+/// is known; the attendee is not compared: Cal.com names whoever booked first, and a delivery
+/// may come without attendees.
+fn title_is_news(message: &BookingMessage, title: &str, event: &str) -> bool {
+    let b = &message.booking;
+    // ASCII case only: `str::to_lowercase` would link Unicode's case tables into the worker.
+    let norm = |s: &str| single_line(s).to_ascii_lowercase();
+    let title = norm(title);
+    if title == norm(event) {
+        return false;
+    }
+    let Some(event_type) = b.event_type.as_deref().map(norm) else {
+        return true;
+    };
+    if title == event_type {
+        return false;
+    }
+    let Some(rest) = title.strip_prefix(&format!("{event_type} between ")) else {
+        return true;
+    };
+    let hosts: Vec<String> = [b.organizer.name.as_deref(), b.team.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(norm)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let is_default = if hosts.is_empty() {
+        rest.contains(" and ")
+    } else {
+        hosts.iter().any(|h| rest.starts_with(&format!("{h} and ")))
+    };
+    !is_default
 }
 
 /// Who rescheduled or cancelled the booking, when Cal.com says.
@@ -198,15 +280,20 @@ impl Actor {
     }
 }
 
-/// The details table: time and attendee, place, then the other people and the booking ids.
+/// The details table: the title, time and attendee, place, then the other people and the
+/// booking ids.
 fn detail_rows(
     message: &BookingMessage,
+    title: Option<&str>,
     who: &str,
     when: &str,
     clock: Clock,
     actor_long: Option<&str>,
 ) -> Vec<Row> {
     let mut rows = Rows::default();
+    if let Some(title) = title {
+        rows.push("Title", title);
+    }
     time_and_attendee_rows(&mut rows, message, who, when, clock);
     place_rows(&mut rows, message);
     people_and_id_rows(&mut rows, message, actor_long);
@@ -391,8 +478,15 @@ impl Rows {
 }
 
 /// `New booking: 30 Min Consultation with Alex Student — Tue 17 Feb, 09:00 AKST`, one line, at
-/// most [`MAX_SUBJECT_CHARS`] characters.
-fn subject(message: &BookingMessage, event: &str, zone: &Zone, clock: Clock) -> String {
+/// most [`MAX_SUBJECT_CHARS`] characters. A title that says more than the event type leads:
+/// `New booking: Manuscript review: Alex (Editing with Alex Student) — …`.
+fn subject(
+    message: &BookingMessage,
+    event: &str,
+    title: Option<&str>,
+    zone: &Zone,
+    clock: Clock,
+) -> String {
     let b = &message.booking;
     let prefix = match message.trigger {
         BookingTrigger::BookingCreated => "New booking",
@@ -400,22 +494,39 @@ fn subject(message: &BookingMessage, event: &str, zone: &Zone, clock: Clock) -> 
         BookingTrigger::BookingCancelled => "Cancelled",
         BookingTrigger::BookingRequested => "Needs confirmation",
     };
-    let event = cap_chars(event, SUBJECT_EVENT_CHARS);
-    let mut subject = match &b.booker {
+    let event_chars = if title.is_some() {
+        SUBJECT_EVENT_CHARS / 2
+    } else {
+        SUBJECT_EVENT_CHARS
+    };
+    let event = cap_chars(event, event_chars);
+    let about = match &b.booker {
         Some(p) => {
             let person = person_name(p).unwrap_or_else(|| "(unnamed attendee)".to_owned());
-            format!(
-                "{prefix}: {event} with {}",
-                cap_chars(&person, SUBJECT_PERSON_CHARS)
-            )
+            format!("{event} with {}", cap_chars(&person, SUBJECT_PERSON_CHARS))
         }
-        None => format!("{prefix}: {event} (no attendee)"),
+        None if title.is_some() => format!("{event}, no attendee"),
+        None => format!("{event} (no attendee)"),
     };
-    if let Some(start) = b.start.as_deref() {
-        subject.push_str(" — ");
-        subject.push_str(&cap_chars(&when::format_short(start, zone, clock), 60));
-    }
-    cap_chars(&single_line(&subject), MAX_SUBJECT_CHARS)
+    let head = match title {
+        Some(title) => format!(
+            "{prefix}: {} ({about})",
+            cap_chars(title, SUBJECT_EVENT_CHARS)
+        ),
+        None => format!("{prefix}: {about}"),
+    };
+    // The time goes last and always fits: the head is cut to what it leaves.
+    let tail = b.start.as_deref().map_or_else(String::new, |start| {
+        format!(
+            " — {}",
+            single_line(&cap_chars(&when::format_short(start, zone, clock), 60))
+        )
+    });
+    let head = cap_chars(
+        &single_line(&head),
+        MAX_SUBJECT_CHARS - tail.chars().count(),
+    );
+    head + &tail
 }
 
 fn accent(trigger: BookingTrigger) -> &'static str {

@@ -237,6 +237,7 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         uid,
         title: cut.opt_short(p.field("title")),
         event_type: cut.opt_short(p.field("eventTitle")),
+        event_slug: cut.opt_short(p.field("type")),
         start: cut.opt_short(p.field("startTime")),
         end: cut.opt_short(p.field("endTime")),
         length_minutes: number(p.field("length")).and_then(|n| u32::try_from(n).ok()),
@@ -259,6 +260,12 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         rescheduled_from,
         rescheduled_by: cut.opt_short(p.field("rescheduledBy")),
         cancellation,
+        ical_uid: cut.opt_short(p.field("iCalUID")),
+        ical_sequence: number(p.field("iCalSequence")).and_then(|n| u32::try_from(n).ok()),
+        // A cut link would be a broken link: keep it whole or drop it.
+        booker_url: text(p.field("bookerUrl")).filter(|url| url.len() <= MAX_URL_BYTES),
+        disable_rescheduling: matches!(p.field("disableRescheduling"), Value::Bool(true)),
+        disable_cancelling: matches!(p.field("disableCancelling"), Value::Bool(true)),
         // Last, so it sees every cut made while filling the fields above.
         truncated: cut.truncated,
     }
