@@ -46,7 +46,7 @@ sink_pid=""
 cleanup() {
   for name in floor js project; do bash "$kit/run-pair.sh" stop "bench-$name" 2>/dev/null || true; done
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-  rm -rf "$scratch"
+  [ -n "${KEEP_RUN:-}" ] && echo "logs kept in $scratch" >&2 || rm -rf "$scratch"
 }
 trap cleanup EXIT INT TERM
 
