@@ -4,13 +4,11 @@
 //! message to the `booking-events` queue when told to, and writes the JSON answer. Every decision
 //! lives in `shared`, where it is unit-tested natively.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use futures_util::StreamExt;
 use shared::ingress::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
-use shared::ingress::signature::{WebhookSecrets, SECRET_ENV, SIGNATURE_HEADER};
-use shared::ingress::{self, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
-use shared::logging::{Level, LogLine, LOG_LEVEL_ENV};
+use shared::ingress::signature::{SECRET_ENV, SIGNATURE_HEADER};
+use shared::ingress::{self, BodyRead, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
+use shared::logging::{Level, LogLine};
 use worker::js_sys::{Date as JsDate, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::web_sys;
@@ -19,9 +17,11 @@ use worker::*;
 mod error;
 mod log;
 mod report;
+mod settings;
 
 use crate::error::describe;
 use crate::log::Logger;
+use crate::settings::webhook_secrets;
 
 /// Producer binding of the `booking-events` queue.
 const QUEUE_BINDING: &str = "BOOKING_QUEUE";
@@ -50,8 +50,7 @@ pub async fn fetch(
 
 async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     let started = JsDate::now();
-    let level = env.var(LOG_LEVEL_ENV).ok().map(|v| v.to_string());
-    let level = Level::parse(level.as_deref()).unwrap_or(Level::Info);
+    let level = settings::log_level(env);
     let logger = Logger { level, env, ctx };
     let method = req.method().to_string();
     let path = req.path();
@@ -80,7 +79,7 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
         Err(true) => return rejected(Reply::body_too_large()),
         Err(false) => return rejected(Reply::body_read_failed()),
     };
-    let secrets = secrets(env, logger);
+    let secrets = webhook_secrets(env, logger);
     if secrets.is_empty() {
         let problem = format!("{SECRET_ENV} is not set: every webhook is refused until it is (wrangler secret put {SECRET_ENV})");
         logger
@@ -128,30 +127,10 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
     }
 }
 
-/// Set once this isolate has logged that a webhook secret is weak.
-static WEAK_SECRET_REPORTED: AtomicBool = AtomicBool::new(false);
-
-/// The configured webhook secrets. A weak one (see `WebhookSecrets::weakness`) is reported in an
-/// error line once per isolate: it still verifies, and one line per request would drown the log.
-fn secrets(env: &Env, logger: &Logger<'_>) -> WebhookSecrets {
-    let secrets = env
-        .secret(SECRET_ENV)
-        .map(|s| WebhookSecrets::parse(&s.to_string()))
-        .unwrap_or_default();
-    if let Some(weakness) = secrets.weakness() {
-        if !WEAK_SECRET_REPORTED.swap(true, Ordering::Relaxed) {
-            logger.emit(
-                &LogLine::new(Level::Error, "producer_misconfigured").with("problems", weakness),
-            );
-        }
-    }
-    secrets
-}
-
 /// `GET /healthz`: `ok`, `incomplete` or `degraded` for anyone; which settings are present
 /// (never their values) only with the admin token. The log line names the problems.
 fn health(req: &Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
-    let secrets = secrets(env, logger);
+    let secrets = webhook_secrets(env, logger);
     let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
     let mut weaknesses: Vec<String> = secrets.weakness().into_iter().collect();
     if token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
@@ -220,18 +199,27 @@ async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
 }
 
 /// Reads at most `max` bytes: `Err(true)` when the body is larger, `Err(false)` when the upload
-/// broke off (answered `body_read_failed`, not 413). Checks `Content-Length` first so an
-/// oversized upload is refused without reading it.
+/// broke off (answered `body_read_failed`, not 413). How is `BodyRead`'s decision: a declared
+/// oversize body is refused unread, a declared length is read in one copy (`arrayBuffer`), and
+/// only a body without one is streamed.
 async fn read_body_capped(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(true);
+    let declared = req.headers().get("Content-Length").ok().flatten();
+    match BodyRead::plan(declared.as_deref(), max) {
+        BodyRead::TooLarge => Err(true),
+        BodyRead::Whole => {
+            let body = req.bytes().await.map_err(|_| false)?;
+            // The runtime ends a body at its declared length; this only guards that.
+            if body.len() > max {
+                return Err(true);
+            }
+            Ok(body)
+        }
+        BodyRead::Chunked => read_chunked(req, max).await,
     }
+}
+
+/// Streams a body without a declared length, stopping as soon as it passes `max`.
+async fn read_chunked(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
     // No body at all reads as an empty one (then refused by the signature check).
     let Ok(mut stream) = req.stream() else {
         return Ok(Vec::new());

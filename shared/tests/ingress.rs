@@ -554,3 +554,25 @@ fn a_lone_surrogate_from_javascript_is_repaired_not_refused() {
         Some("pair 🎉 ok, \\ud83d is text, lone low \u{fffd}")
     );
 }
+
+#[test]
+fn a_body_is_read_whole_when_its_length_is_declared_within_the_limit() {
+    use shared::ingress::BodyRead;
+    let max = 1024;
+    for (content_length, plan) in [
+        (Some("0"), BodyRead::Whole),
+        (Some("1024"), BodyRead::Whole),
+        (Some(" 512 "), BodyRead::Whole),
+        (Some("1025"), BodyRead::TooLarge),
+        (Some("99999999999999999999999"), BodyRead::Chunked),
+        (Some("-1"), BodyRead::Chunked),
+        (Some("12kb"), BodyRead::Chunked),
+        (None, BodyRead::Chunked),
+    ] {
+        assert_eq!(
+            BodyRead::plan(content_length, max),
+            plan,
+            "{content_length:?}"
+        );
+    }
+}

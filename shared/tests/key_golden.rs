@@ -49,3 +49,214 @@ fn the_key_of_an_awkward_payload_is_pinned() {
         "ba2a2aedbb5f5c2e1a5faa72071fa7bb"
     );
 }
+
+/// The key, computed the way the first ledger rows were keyed: the payload read by serde_json
+/// as a `Value`, written compact with every object's keys sorted, hashed. An independent
+/// oracle for the streaming writer in `ingress::envelope`.
+fn reference_key(trigger: &str, payload: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    fn canonical(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push(':');
+                    canonical(v, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(v, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut text = format!("calcom-delivery/v1\n{trigger}\n");
+    canonical(payload, &mut text);
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+mod differential {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Writes `v` as JSON the way some other encoder might: white space anywhere, characters
+    /// escaped that need no escape (`\u00e9`, `\/`, surrogate pairs), an earlier value of a key
+    /// repeated before the one that counts, and number tokens serde_json reads as floats.
+    struct Wild<'a> {
+        choices: &'a [u8],
+        at: usize,
+        out: String,
+    }
+
+    impl Wild<'_> {
+        fn choice(&mut self, n: u8) -> u8 {
+            let c = self
+                .choices
+                .get(self.at % self.choices.len().max(1))
+                .copied();
+            self.at += 1;
+            c.unwrap_or(0) % n
+        }
+
+        fn ws(&mut self) {
+            let ws = ["", "", "", " ", "\n", "\t ", "\r\n  "][self.choice(7) as usize];
+            self.out.push_str(ws);
+        }
+
+        fn string(&mut self, s: &str) {
+            self.out.push('"');
+            for c in s.chars() {
+                match (c, self.choice(4)) {
+                    ('"', _) => self.out.push_str("\\\""),
+                    ('\\', _) => self.out.push_str("\\\\"),
+                    ('/', 0) => self.out.push_str("\\/"),
+                    (c, _) if (c as u32) < 0x20 => {
+                        self.out.push_str(&format!("\\u{:04X}", c as u32))
+                    }
+                    (c, 0) => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            self.out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                    (c, _) => self.out.push(c),
+                }
+            }
+            self.out.push('"');
+        }
+
+        fn value(&mut self, v: &Value, top: bool) {
+            self.ws();
+            match v {
+                Value::Object(map) => {
+                    self.out.push('{');
+                    let mut first = true;
+                    for (k, v) in map {
+                        // A repeated key: the earlier value is overwritten (never `uid` or
+                        // `responses` at the top, which are refused when repeated).
+                        let repeat =
+                            !(top && (k == "uid" || k == "responses")) && self.choice(5) == 0;
+                        if repeat {
+                            let earlier = ["null", "\"earlier\"", "[1,{\"z\":2}]"];
+                            let earlier = earlier[self.choice(3) as usize];
+                            if !std::mem::take(&mut first) {
+                                self.out.push(',');
+                            }
+                            self.string(k);
+                            self.out.push(':');
+                            self.out.push_str(earlier);
+                        }
+                        if !std::mem::take(&mut first) {
+                            self.out.push(',');
+                        }
+                        self.ws();
+                        self.string(k);
+                        self.ws();
+                        self.out.push(':');
+                        self.value(v, false);
+                    }
+                    if self.choice(6) == 0 {
+                        // A number token serde_json reads as a float or a big integer.
+                        let tokens = [
+                            "1E2",
+                            "-0",
+                            "0.10",
+                            "1e-5",
+                            "-1.5E+3",
+                            "12345678901234567890123",
+                            "0e0",
+                        ];
+                        if !first {
+                            self.out.push(',');
+                        }
+                        self.string("zz-number");
+                        self.out.push(':');
+                        let token = tokens[self.choice(7) as usize];
+                        self.out.push_str(token);
+                    }
+                    self.ws();
+                    self.out.push('}');
+                }
+                Value::Array(items) => {
+                    self.out.push('[');
+                    for (i, v) in items.iter().enumerate() {
+                        if i > 0 {
+                            self.out.push(',');
+                        }
+                        self.value(v, false);
+                    }
+                    self.ws();
+                    self.out.push(']');
+                }
+                Value::String(s) => self.string(s),
+                scalar => self.out.push_str(&scalar.to_string()),
+            }
+            self.ws();
+        }
+    }
+
+    fn leaf() -> BoxedStrategy<Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "[a-z/\" \\\\é李🗓️\\x00-\\x1f]{0,12}".prop_map(Value::from),
+        ]
+        .boxed()
+    }
+
+    fn value() -> BoxedStrategy<Value> {
+        leaf()
+            .prop_recursive(4, 40, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    prop::collection::vec(("[a-zA-Z_]{0,6}|\\PC{0,4}", inner), 0..5)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// However a payload is written, its key is the reference key of what serde_json reads.
+        #[test]
+        fn the_key_is_the_reference_key_however_the_payload_is_written(
+            mut payload in prop::collection::btree_map("[a-zA-Z]{1,8}", value(), 0..8),
+            uid in "[a-z0-9-]{1,12}",
+            choices in prop::collection::vec(any::<u8>(), 1..64),
+        ) {
+            payload.insert("uid".into(), Value::from(uid));
+            let payload = Value::Object(payload.into_iter().collect());
+            let mut wild = Wild { choices: &choices, at: 0, out: String::new() };
+            wild.value(&payload, true);
+            let body = format!(
+                "{{\"triggerEvent\":\"BOOKING_CREATED\",\"payload\":{}}}",
+                wild.out
+            );
+            let read: Value = serde_json::from_str(&body).expect("the body is JSON");
+            let expected = reference_key("BOOKING_CREATED", &read["payload"]);
+            prop_assert_eq!(key_of(body.as_bytes()), expected, "{}", body);
+        }
+    }
+}

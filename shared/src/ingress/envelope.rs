@@ -4,18 +4,15 @@
 //! Only `triggerEvent` is required of every body (some triggers send flat bodies without `payload`
 //! or `createdAt`). Booking triggers also need a `payload` object with a `uid`.
 
-use serde::de::MapAccess;
-use std::fmt::Write as _;
+use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::contract::message::{
     BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION,
 };
-use crate::ingress::payload::json_object::{read_object, set_once, skip_value, ObjectReader};
-use crate::ingress::payload::{self, CalPayload, Limits};
+use crate::ingress::json::{number_text, Json, JsonError, JsonStr, Parser, MAX_LEVELS};
+use crate::ingress::payload::{self, CalPayload, Limits, Repeated};
 use crate::text::hex_lower;
 
 /// The dashboard's "Ping test" trigger (not in Cal.com's trigger enum).
@@ -99,34 +96,58 @@ impl BodyError {
 /// The envelope's fields; any other key is skipped, a repeated one refused.
 #[derive(Default)]
 struct Envelope<'a> {
-    trigger: Option<Value>,
-    created_at: Option<Value>,
-    payload: Option<Option<&'a RawValue>>,
+    trigger: Option<Json<'a>>,
+    created_at: Option<Json<'a>>,
+    payload: Option<Json<'a>>,
 }
 
-impl<'de: 'a, 'a> ObjectReader<'de> for Envelope<'a> {
-    type Output = Self;
+/// Why an envelope could not be read.
+enum ReadError<'a> {
+    Json(JsonError),
+    /// A field that may appear once appeared again (its second key).
+    Repeated(&'static str, JsonStr<'a>),
+}
 
-    fn entry<A: MapAccess<'de>>(&mut self, key: String, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "triggerEvent" => set_once(&mut self.trigger, map.next_value()?, "triggerEvent"),
-            "createdAt" => set_once(&mut self.created_at, map.next_value()?, "createdAt"),
-            "payload" => set_once(&mut self.payload, map.next_value()?, "payload"),
-            _ => skip_value(map),
-        }
-    }
-
-    fn finish<E: serde::de::Error>(self) -> Result<Self, E> {
-        Ok(self)
+impl From<JsonError> for ReadError<'_> {
+    fn from(e: JsonError) -> Self {
+        Self::Json(e)
     }
 }
 
 impl<'a> Envelope<'a> {
-    fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let envelope = read_object(&mut de, Envelope::default())?;
-        de.end()?;
+    /// Reads the body's object in one pass: the three fields into trees, every other value
+    /// checked and skipped.
+    fn read(text: &'a str) -> Result<Self, BodyError> {
+        let mut parser = Parser::new(text);
+        if parser.peek() != Some(b'{') {
+            return Err(not_an_envelope(text));
+        }
+        let mut envelope = Envelope::default();
+        parser
+            .object(|p, key| envelope.entry(p, key))
+            .and_then(|()| Ok(parser.end()?))
+            .map_err(|e| read_error(text, e))?;
         Ok(envelope)
+    }
+
+    fn entry(&mut self, p: &mut Parser<'a>, key: JsonStr<'a>) -> Result<(), ReadError<'a>> {
+        // Levels as serde_json counted them: the payload was read on its own, the other two
+        // inside the envelope's object.
+        let (slot, field, levels) = if key.is("triggerEvent") {
+            (&mut self.trigger, "triggerEvent", MAX_LEVELS - 1)
+        } else if key.is("createdAt") {
+            (&mut self.created_at, "createdAt", MAX_LEVELS - 1)
+        } else if key.is("payload") {
+            (&mut self.payload, "payload", MAX_LEVELS)
+        } else {
+            return Ok(p.skip_value()?);
+        };
+        let value = p.value(levels)?;
+        if slot.is_some() {
+            return Err(ReadError::Repeated(field, key));
+        }
+        *slot = Some(value);
+        Ok(())
     }
 }
 
@@ -144,16 +165,15 @@ pub fn parse_delivery_for_queue(
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let repaired = replace_lone_surrogates(text);
     let text = repaired.as_deref().unwrap_or(text);
-    let envelope = Envelope::parse(text).map_err(|e| describe_json_error(text, &e))?;
-    let Some(trigger) = envelope
-        .trigger
-        .as_ref()
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
-        return Err(BodyError::MissingTrigger);
+    let envelope = Envelope::read(text)?;
+    let trigger_text = match &envelope.trigger {
+        Some(Json::String(s)) => s.text(),
+        _ => Cow::Borrowed(""),
     };
+    let trigger = trigger_text.trim();
+    if trigger.is_empty() {
+        return Err(BodyError::MissingTrigger);
+    }
     if trigger == PING {
         return Ok((Delivery::Ping, None));
     }
@@ -163,15 +183,14 @@ pub fn parse_delivery_for_queue(
         return Ok((Delivery::Ignored { trigger }, None));
     };
 
-    let raw_payload = envelope
-        .payload
-        .flatten()
-        .filter(|raw| raw.get().starts_with('{'))
-        .ok_or(BodyError::MissingPayload {
-            trigger: booking_trigger,
-        })?;
-    let payload = CalPayload::parse(raw_payload.get())
-        .map_err(|e| describe_json_error(raw_payload.get(), &e))?;
+    let missing_payload = BodyError::MissingPayload {
+        trigger: booking_trigger,
+    };
+    let payload = match envelope.payload {
+        Some(payload @ Json::Object(_)) => CalPayload::new(payload)
+            .map_err(|Repeated { field, key }| read_error(text, ReadError::Repeated(field, key)))?,
+        _ => return Err(missing_payload),
+    };
     let uid = payload.uid().ok_or(BodyError::MissingUid {
         trigger: booking_trigger,
     })?;
@@ -192,7 +211,7 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 
 /// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash, never
 /// built as a string (bit-identical to hashing the text of [`write_canonical`]).
-fn payload_key(trigger: BookingTrigger, payload: &Value) -> String {
+fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
     key_of(trigger, |h| write_canonical(payload, h))
 }
 
@@ -208,26 +227,34 @@ fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String 
 }
 
 /// Writes compact JSON with object keys sorted into the hash, so key order and white space (a
-/// proxy re-encoding the body) do not change the idempotency key. Sorted explicitly rather than
-/// relying on serde_json's map order, which a feature elsewhere in the build could change.
-/// Every string and scalar is written exactly as `Value::to_string` writes it.
-fn write_canonical(v: &Value, h: &mut Sha256) {
+/// proxy re-encoding the body) do not change the idempotency key. This is the text serde_json
+/// writes for the payload read as a `Value` with its keys sorted: a repeated key keeps its last
+/// value, every string is written as serde_json escapes it, every number as serde_json reads
+/// and writes it (`1E2` → `100.0`). The first ledger rows were keyed by exactly that text, and
+/// `shared/tests/key_golden.rs` holds it.
+fn write_canonical(v: &Json, h: &mut Sha256) {
     match v {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Json::Object(entries) => {
+            let mut sorted: Vec<(Cow<str>, &JsonStr, &Json)> =
+                entries.iter().map(|(k, v)| (k.text(), k, v)).collect();
+            // Stable: of a repeated key, the last one written stays last.
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
             h.update(b"{");
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (i, (text, key, value)) in sorted.iter().enumerate() {
+                if sorted.get(i + 1).is_some_and(|next| next.0 == *text) {
+                    continue;
+                }
+                if !std::mem::take(&mut first) {
                     h.update(b",");
                 }
-                write_string(k, h);
+                write_str(key, h);
                 h.update(b":");
-                write_canonical(v, h);
+                write_canonical(value, h);
             }
             h.update(b"}");
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             h.update(b"[");
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
@@ -237,41 +264,35 @@ fn write_canonical(v: &Value, h: &mut Sha256) {
             }
             h.update(b"]");
         }
-        Value::String(s) => write_string(s, h),
-        // Through `Display`, the formatter `to_string` used (no second copy of serde_json's
-        // writer in the module). Writing to a hash cannot fail.
-        scalar => {
-            let _ = write!(HashWriter(h), "{scalar}");
-        }
+        Json::String(s) => write_str(s, h),
+        // The parser refused every number serde_json cannot read.
+        Json::Number(n) => h.update(number_text(n).unwrap_or(Cow::Borrowed(n)).as_bytes()),
+        Json::Bool(b) => h.update(if *b { "true" } else { "false" }),
+        Json::Null => h.update(b"null"),
     }
 }
 
-/// A JSON string as serde_json writes it. Most need no escape (serde_json escapes only `"`, `\`
-/// and control characters), and go straight into the hash.
-fn write_string(s: &str, h: &mut Sha256) {
-    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        let _ = write!(HashWriter(h), "{}", Value::from(s));
-        return;
-    }
-    h.update(b"\"");
-    h.update(s.as_bytes());
-    h.update(b"\"");
-}
-
-/// A `fmt::Write` that feeds a hash.
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::fmt::Write for HashWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.update(s.as_bytes());
-        Ok(())
+/// A JSON string as serde_json writes it. Most are written without an escape, and serde_json
+/// escapes only `"`, `\\` and control characters: those go into the hash as they are.
+fn write_str(s: &JsonStr, h: &mut Sha256) {
+    if s.is_plain() {
+        h.update(b"\"");
+        h.update(s.raw().as_bytes());
+        h.update(b"\"");
+    } else {
+        // Writing a string cannot fail.
+        h.update(
+            serde_json::to_string(&s.text())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
     }
 }
 
 /// Fills the message at the most generous size limits that keep it under
 /// [`MAX_MESSAGE_BYTES`]; returns it with its JSON.
 fn build_message(
-    payload: &CalPayload,
+    payload: &CalPayload<'_>,
     uid: &str,
     trigger: BookingTrigger,
     key: String,
@@ -344,19 +365,37 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
     })
 }
 
-/// Names what is wrong with text that did not parse as we need. On a well-formed object the only
-/// errors our readers raise are their own short ones (a repeated field, see
-/// `json_object::set_once`), so those are passed on with their position.
-fn describe_json_error(text: &str, error: &serde_json::Error) -> BodyError {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(_)) => BodyError::Unreadable {
-            detail: error.to_string(),
-        },
-        Err(_) if nesting_exceeds(text, MAX_JSON_DEPTH) => BodyError::TooDeep,
-        Ok(v) => BodyError::NotAnObject {
-            found: json_kind(&v),
-        },
-        Err(_) => BodyError::NotJson,
+/// Names what is wrong with an envelope that could not be read. A syntax error in text nested
+/// too deep is named for the depth, as serde_json did.
+fn read_error(text: &str, e: ReadError<'_>) -> BodyError {
+    match e {
+        ReadError::Json(JsonError::TooDeep) => BodyError::TooDeep,
+        ReadError::Json(JsonError::Syntax { .. }) if nesting_exceeds(text, MAX_JSON_DEPTH) => {
+            BodyError::TooDeep
+        }
+        ReadError::Json(JsonError::Syntax { .. }) => BodyError::NotJson,
+        ReadError::Repeated(field, key) => {
+            // The key is a slice of `text`: its offset is where the second one starts.
+            let at = (key.raw().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+            let before = &text.as_bytes()[..at.min(text.len())];
+            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+            let column = before.iter().rev().take_while(|&&b| b != b'\n').count();
+            BodyError::Unreadable {
+                detail: format!("duplicate field `{field}` at line {line} column {column}"),
+            }
+        }
+    }
+}
+
+/// A body that does not start with `{`: JSON of another kind, or not JSON.
+fn not_an_envelope(text: &str) -> BodyError {
+    let mut parser = Parser::new(text);
+    let read = parser
+        .value(MAX_LEVELS)
+        .and_then(|v| parser.end().map(|()| v));
+    match read {
+        Ok(v) => BodyError::NotAnObject { found: v.kind() },
+        Err(e) => read_error(text, ReadError::Json(e)),
     }
 }
 
@@ -383,16 +422,4 @@ fn nesting_exceeds(text: &str, limit: usize) -> bool {
         }
     }
     false
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(true) => "true",
-        Value::Bool(false) => "false",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

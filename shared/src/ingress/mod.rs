@@ -5,13 +5,14 @@
 //! The producer's side of the queue, with its parts:
 //! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
 //! - [`envelope`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
-//! - [`payload`]: tolerant extraction of a booking from Cal.com's payload (and the hand-written
-//!   JSON object reader both of those use).
+//! - [`payload`]: tolerant extraction of a booking from Cal.com's payload.
+//! - [`json`]: the one-pass JSON reader both of those use (slices of the body, no copies).
 //! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue.
 //!
 //! It writes messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
 
 pub mod envelope;
+pub mod json;
 pub mod payload;
 pub mod replay;
 pub mod signature;
@@ -64,6 +65,28 @@ pub fn route(method: &str, path: &str) -> Route {
         }
         (HEALTH_PATH, _) => Route::MethodNotAllowed { allow: "GET" },
         _ => Route::NotFound,
+    }
+}
+
+/// How to read a request body of at most `max` bytes, decided from its `Content-Length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead {
+    /// Declared larger than allowed: refuse (413) without reading it.
+    TooLarge,
+    /// Declared within the limit: read it whole, in one copy (the runtime ends a body at its
+    /// declared length).
+    Whole,
+    /// No usable length (a chunked upload): read it piece by piece, stopping past the limit.
+    Chunked,
+}
+
+impl BodyRead {
+    pub fn plan(content_length: Option<&str>, max: usize) -> Self {
+        match content_length.and_then(|v| v.trim().parse::<u64>().ok()) {
+            Some(n) if n > max as u64 => Self::TooLarge,
+            Some(_) => Self::Whole,
+            None => Self::Chunked,
+        }
     }
 }
 

@@ -5,86 +5,55 @@
 //! strings were expected and unknown extra fields all degrade to "not shown" instead of failing.
 //! Only the booking `uid` is required.
 
-pub(in crate::ingress) mod json_object;
-
-use serde::de::MapAccess;
-use serde_json::{Map, Value};
-
-use json_object::{read_object, set_once, InOrder, ObjectReader};
+use std::borrow::Cow;
 
 use crate::contract::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
+use crate::ingress::json::{number_text, plain_integer, Json, JsonStr};
 use crate::text::truncate_bytes;
 
-/// The payload, parsed once as a JSON object. Every field is read as "whatever JSON came"
-/// ([`CalPayload::field`] is `null` when missing), so no field can fail the parse. The form
-/// responses are also kept in the order the form sent them (a `serde_json::Map` would sort them
-/// by field slug).
-pub struct CalPayload {
-    /// The payload as parsed (an object when `parse` succeeded on a payload object).
-    value: Value,
-    /// `responses` entry by entry, in written order; empty when it is not an object.
-    responses: Vec<(String, Value)>,
+/// The payload object, as read from the body (see [`crate::ingress::json`]). Every field is read
+/// as "whatever JSON came" ([`CalPayload::field`] is `null` when missing), so no field can fail.
+/// The form responses are read in the order the form sent them.
+pub struct CalPayload<'a> {
+    value: Json<'a>,
 }
 
-impl CalPayload {
-    /// Parses a payload object's JSON text in one pass. `Err` for text that is not a JSON object,
-    /// and for a repeated `uid` or `responses` (which booking, which answers would be meant?).
-    pub fn parse(text: &str) -> Result<CalPayload, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let payload = read_object(&mut de, PayloadReader::default())?;
-        de.end()?;
-        Ok(payload)
+/// A payload key that may appear once only (which booking, which answers would be meant?), and
+/// where its second appearance starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeated<'a> {
+    pub field: &'static str,
+    pub key: JsonStr<'a>,
+}
+
+impl<'a> CalPayload<'a> {
+    /// The payload from its tree; refuses a repeated `uid` or `responses`.
+    pub fn new(value: Json<'a>) -> Result<Self, Repeated<'a>> {
+        for field in ["uid", "responses"] {
+            if let Some((key, _)) = value.entries().iter().filter(|(k, _)| k.is(field)).nth(1) {
+                return Err(Repeated { field, key: *key });
+            }
+        }
+        Ok(Self { value })
     }
 
     /// The whole payload, e.g. for the idempotency key.
-    pub fn value(&self) -> &Value {
+    pub fn value(&self) -> &Json<'a> {
         &self.value
     }
 
-    fn field(&self, key: &str) -> &Value {
-        self.value.get(key).unwrap_or(&Value::Null)
+    fn field(&self, key: &str) -> &Json<'a> {
+        self.value.get(key)
+    }
+
+    /// `responses` entry by entry, in written order; empty when it is not an object.
+    fn responses(&self) -> &[(JsonStr<'a>, Json<'a>)] {
+        self.field("responses").entries()
     }
 
     /// The booking uid, if the payload has a usable one.
     pub fn uid(&self) -> Option<String> {
         text(self.field("uid"))
-    }
-}
-
-#[derive(Default)]
-struct PayloadReader {
-    fields: Map<String, Value>,
-    uid: Option<Value>,
-    responses: Option<InOrder>,
-}
-
-impl<'de> ObjectReader<'de> for PayloadReader {
-    type Output = CalPayload;
-
-    fn entry<A: MapAccess<'de>>(&mut self, key: String, map: &mut A) -> Result<(), A::Error> {
-        match key.as_str() {
-            "uid" => set_once(&mut self.uid, map.next_value()?, "uid"),
-            "responses" => set_once(&mut self.responses, map.next_value()?, "responses"),
-            _ => {
-                self.fields.insert(key, map.next_value()?);
-                Ok(())
-            }
-        }
-    }
-
-    fn finish<E: serde::de::Error>(self) -> Result<CalPayload, E> {
-        let mut fields = self.fields;
-        if let Some(uid) = self.uid {
-            fields.insert("uid".to_owned(), uid);
-        }
-        let responses = self.responses.map_or_else(Vec::new, |responses| {
-            fields.insert("responses".to_owned(), responses.value);
-            responses.entries
-        });
-        Ok(CalPayload {
-            value: Value::Object(fields),
-            responses,
-        })
     }
 }
 
@@ -145,13 +114,13 @@ const SHOWN_ELSEWHERE: [&str; 7] = [
 
 /// Builds the message's booking from a payload. `uid` must be the payload's uid (checked by the
 /// caller). Text longer than `limits` allows is cut and `truncated` is set.
-pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
+pub fn extract(p: &CalPayload<'_>, uid: &str, limits: &Limits) -> Booking {
     let mut cut = Cutter {
         limits,
         truncated: false,
     };
 
-    let attendees: Vec<&Value> = p
+    let attendees: Vec<&Json> = p
         .field("attendees")
         .as_array()
         .map(|a| a.iter().collect())
@@ -167,10 +136,10 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         Some(0)
     };
     let phone_answer = p
-        .responses
+        .responses()
         .iter()
-        .find(|(k, _)| k == "attendeePhoneNumber")
-        .and_then(|(_, v)| text(v.get("value").unwrap_or(&Value::Null)));
+        .find(|(k, _)| k.is("attendeePhoneNumber"))
+        .and_then(|(_, v)| text(v.get("value")));
 
     let booker = booker_index.map(|i| {
         let mut person = cut.person(attendees[i]);
@@ -179,7 +148,7 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         }
         person
     });
-    let others: Vec<&Value> = attendees
+    let others: Vec<&Json> = attendees
         .iter()
         .enumerate()
         .filter(|(i, _)| Some(*i) != booker_index)
@@ -191,14 +160,8 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
     }
     let guests = others[..kept].iter().map(|v| cut.person(v)).collect();
 
-    let meeting_url = text(p.field("videoCallData").get("url").unwrap_or(&Value::Null))
-        .or_else(|| {
-            text(
-                p.field("metadata")
-                    .get("videoCallUrl")
-                    .unwrap_or(&Value::Null),
-            )
-        })
+    let meeting_url = text(p.field("videoCallData").get("url"))
+        .or_else(|| text(p.field("metadata").get("videoCallUrl")))
         // A cut link would be a broken link: keep it whole or drop it.
         .filter(|url| {
             let ok = url.len() <= MAX_URL_BYTES;
@@ -229,7 +192,7 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
             reschedule_requested,
         });
 
-    let answers = cut.answers(&p.responses);
+    let answers = cut.answers(p.responses());
     let (uid, uid_cut) = truncate_bytes(uid, limits.short.max(64));
     cut.truncated |= uid_cut;
 
@@ -242,11 +205,7 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         end: cut.opt_short(p.field("endTime")),
         length_minutes: number(p.field("length")).and_then(|n| u32::try_from(n).ok()),
         organizer: cut.person(p.field("organizer")),
-        time_format: cut.opt_short(
-            p.field("organizer")
-                .get("timeFormat")
-                .unwrap_or(&Value::Null),
-        ),
+        time_format: cut.opt_short(p.field("organizer").get("timeFormat")),
         booker,
         guests_omitted: u32::try_from(others.len() - kept).unwrap_or(u32::MAX),
         guests,
@@ -256,7 +215,7 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         notes: cut.opt(p.field("additionalNotes"), limits.notes),
         answers,
         status: cut.opt_short(p.field("status")),
-        team: cut.opt_short(p.field("team").get("name").unwrap_or(&Value::Null)),
+        team: cut.opt_short(p.field("team").get("name")),
         rescheduled_from,
         rescheduled_by: cut.opt_short(p.field("rescheduledBy")),
         cancellation,
@@ -264,8 +223,8 @@ pub fn extract(p: &CalPayload, uid: &str, limits: &Limits) -> Booking {
         ical_sequence: number(p.field("iCalSequence")).and_then(|n| u32::try_from(n).ok()),
         // A cut link would be a broken link: keep it whole or drop it.
         booker_url: text(p.field("bookerUrl")).filter(|url| url.len() <= MAX_URL_BYTES),
-        disable_rescheduling: matches!(p.field("disableRescheduling"), Value::Bool(true)),
-        disable_cancelling: matches!(p.field("disableCancelling"), Value::Bool(true)),
+        disable_rescheduling: p.field("disableRescheduling").as_bool() == Some(true),
+        disable_cancelling: p.field("disableCancelling").as_bool() == Some(true),
         // Last, so it sees every cut made while filling the fields above.
         truncated: cut.truncated,
     }
@@ -287,16 +246,16 @@ impl Cutter<'_> {
         self.cap(s, self.limits.short)
     }
 
-    fn opt(&mut self, v: &Value, max: usize) -> Option<String> {
+    fn opt(&mut self, v: &Json, max: usize) -> Option<String> {
         text(v).map(|s| self.cap(&s, max))
     }
 
-    fn opt_short(&mut self, v: &Value) -> Option<String> {
+    fn opt_short(&mut self, v: &Json) -> Option<String> {
         self.opt(v, self.limits.short)
     }
 
-    fn person(&mut self, v: &Value) -> Person {
-        let field = |k: &str| v.get(k).unwrap_or(&Value::Null);
+    fn person(&mut self, v: &Json) -> Person {
+        let field = |k: &str| v.get(k);
         let name = person_name(field("name"))
             .or_else(|| join_names(field("firstName"), field("lastName")));
         // An email cut short is a wrong address: keep it whole or not at all (254 is the SMTP limit).
@@ -313,23 +272,22 @@ impl Cutter<'_> {
         }
     }
 
-    fn answers(&mut self, responses: &[(String, Value)]) -> Vec<Answer> {
+    fn answers(&mut self, responses: &[(JsonStr, Json)]) -> Vec<Answer> {
         let mut out = Vec::new();
         for (key, response) in responses {
-            if SHOWN_ELSEWHERE.contains(&key.as_str())
-                || response.get("isHidden").and_then(Value::as_bool) == Some(true)
+            let key = key.text();
+            if SHOWN_ELSEWHERE.contains(&&*key) || response.get("isHidden").as_bool() == Some(true)
             {
                 continue;
             }
-            let Some(value) = response.get("value").and_then(answer_text) else {
+            let Some(value) = answer_text(response.get("value")) else {
                 continue;
             };
             if out.len() == self.limits.answers {
                 self.truncated = true;
                 break;
             }
-            let label =
-                text(response.get("label").unwrap_or(&Value::Null)).unwrap_or_else(|| key.clone());
+            let label = text(response.get("label")).unwrap_or_else(|| key.into_owned());
             out.push(Answer {
                 label: self.cap(&label, self.limits.answer_label),
                 value: self.cap(&value, self.limits.answer_value),
@@ -340,61 +298,62 @@ impl Cutter<'_> {
 }
 
 /// A non-empty trimmed string from a string or a number; anything else is "not given".
-pub(crate) fn text(v: &Value) -> Option<String> {
+pub(crate) fn text(v: &Json) -> Option<String> {
     match v {
-        Value::String(s) => {
+        Json::String(s) => {
+            let s = s.text();
             let t = s.trim();
             (!t.is_empty()).then(|| t.to_owned())
         }
-        Value::Number(n) => Some(n.to_string()),
+        Json::Number(n) => number_text(n).map(Cow::into_owned),
         _ => None,
     }
 }
 
-fn number(v: &Value) -> Option<u64> {
+/// A whole number of at least 0 (a fraction is cut), from a number or a string of digits.
+fn number(v: &Json) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| *f >= 0.0 && f.is_finite())
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
+        Json::Number(n) if plain_integer(n).is_some() => n.parse().ok(),
+        Json::Number(n) => {
+            let n: serde_json::Number = serde_json::from_str(n).ok()?;
+            n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.is_finite())
+                    .map(|f| f as u64)
+            })
+        }
+        Json::String(s) => s.text().trim().parse().ok(),
         _ => None,
     }
 }
 
 /// A name given as a string or as `{firstName, lastName}`.
-fn person_name(v: &Value) -> Option<String> {
+fn person_name(v: &Json) -> Option<String> {
     match v {
-        Value::Object(_) => join_names(
-            v.get("firstName").unwrap_or(&Value::Null),
-            v.get("lastName").unwrap_or(&Value::Null),
-        ),
+        Json::Object(_) => join_names(v.get("firstName"), v.get("lastName")),
         _ => text(v),
     }
 }
 
-fn join_names(first: &Value, last: &Value) -> Option<String> {
+fn join_names(first: &Json, last: &Json) -> Option<String> {
     let parts: Vec<String> = [first, last].into_iter().filter_map(text).collect();
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// How an answer's `value` reads to a person: lists joined, `{value, optionValue}` locations by
 /// their option, split names joined, booleans as Yes/No.
-fn answer_text(v: &Value) -> Option<String> {
+fn answer_text(v: &Json) -> Option<String> {
     match v {
-        Value::Bool(b) => Some(if *b { "Yes" } else { "No" }.to_owned()),
-        Value::Array(items) => {
+        Json::Bool(b) => Some(if *b { "Yes" } else { "No" }.to_owned()),
+        Json::Array(items) => {
             let parts: Vec<String> = items.iter().filter_map(answer_text).collect();
             (!parts.is_empty()).then(|| parts.join(", "))
         }
-        Value::Object(map) => {
-            if map.contains_key("firstName") || map.contains_key("lastName") {
+        Json::Object(_) => {
+            if v.has_key("firstName") || v.has_key("lastName") {
                 return person_name(v);
             }
-            map.get("optionValue")
-                .and_then(answer_text)
-                .or_else(|| map.get("value").and_then(answer_text))
+            answer_text(v.get("optionValue")).or_else(|| answer_text(v.get("value")))
         }
         _ => text(v),
     }

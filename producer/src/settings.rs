@@ -1,0 +1,63 @@
+//! Settings read once per isolate: each request reads the setting's text from `env` (a new
+//! deploy or `wrangler secret put` can change it) but parses it again only when that text
+//! changed. Parsing the webhook secrets derives HMAC's keyed states, so this spares every request
+//! two SHA-256 blocks as well as the parse.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::thread::LocalKey;
+
+use shared::ingress::signature::{WebhookSecrets, SECRET_ENV};
+use shared::logging::{Level, LogLine, LOG_LEVEL_ENV};
+use worker::Env;
+
+use crate::log::Logger;
+
+/// A setting's last text and what it parsed to.
+type Memo<T> = RefCell<Option<(String, Rc<T>)>>;
+
+thread_local! {
+    static SECRETS: Memo<WebhookSecrets> = const { RefCell::new(None) };
+    static LEVEL: Memo<Level> = const { RefCell::new(None) };
+}
+
+/// `parse(text)`, or the value parsed from the same text before. `fresh` is true when it was
+/// parsed now (what the caller reports once).
+fn memo<T>(
+    cell: &'static LocalKey<Memo<T>>,
+    text: String,
+    parse: impl FnOnce(&str) -> T,
+) -> (Rc<T>, bool) {
+    cell.with(|memo| {
+        if let Some((seen, value)) = &*memo.borrow() {
+            if *seen == text {
+                return (value.clone(), false);
+            }
+        }
+        let value = Rc::new(parse(&text));
+        *memo.borrow_mut() = Some((text, value.clone()));
+        (value, true)
+    })
+}
+
+/// `LOG_LEVEL` (info when unset or unreadable).
+pub fn log_level(env: &Env) -> Level {
+    let text = env.var(LOG_LEVEL_ENV).map(|v| v.to_string());
+    let (level, _) = memo(&LEVEL, text.unwrap_or_default(), |t| {
+        Level::parse(Some(t).filter(|t| !t.is_empty())).unwrap_or(Level::Info)
+    });
+    *level
+}
+
+/// The configured webhook secrets. A weak one (see `WebhookSecrets::weakness`) is reported in an
+/// error line when the secrets are parsed, once per isolate: it still verifies, and one line per
+/// request would drown the log.
+pub fn webhook_secrets(env: &Env, logger: &Logger<'_>) -> Rc<WebhookSecrets> {
+    let text = env.secret(SECRET_ENV).map(|s| s.to_string());
+    let (secrets, fresh) = memo(&SECRETS, text.unwrap_or_default(), WebhookSecrets::parse);
+    if let Some(weakness) = secrets.weakness().filter(|_| fresh) {
+        logger
+            .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", weakness));
+    }
+    secrets
+}
