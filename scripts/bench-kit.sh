@@ -7,7 +7,7 @@
 #
 #   bash ../shared/bench/setup.sh /tmp/calcom-bench     # once: copies the kit, installs its wrangler
 #   bash scripts/bench-kit.sh [--kit DIR] [--n 2000] [--concurrency 32] [--pairs "floor js project"] [--rounds 2]
-#   bash scripts/bench-kit.sh --producer [--kit DIR]     # the producers alone: the JS pair's and ours
+#   bash scripts/bench-kit.sh --producer [--kit DIR] [--rounds 2]  # the producers alone: the JS pair's and ours
 #
 # --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
 # CPU per request with the kit's cpu-per-request.sh (a fixed signed body), then throughput and
@@ -84,9 +84,18 @@ declare -A port=([floor]=8801 [js]=8802 [project]=8803)
 
 if [ "$producer_alone" = 1 ]; then
   export CONFIGS=wrangler.producer.toml
+  declare -A pgid
   for name in js project; do
-    pgid=$(bash "$kit/run-pair.sh" start "bench-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
-    echo "$name producer alone: $(bash "$kit/cpu-per-request.sh" "$pgid" "http://127.0.0.1:${port[$name]}/api/calcom-webhook" "$body" "$secret" "$n" "$c" | head -1)"
+    pgid[$name]=$(bash "$kit/run-pair.sh" start "bench-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
+  done
+  # CPU per request in the order js, project, project, js (… for more rounds): a machine that
+  # gets busier or quieter during the run favours neither side.
+  order="js project"
+  for round in $(seq 1 "$rounds"); do
+    for name in $order; do
+      echo "round $round $name producer alone: $(bash "$kit/cpu-per-request.sh" "${pgid[$name]}" "http://127.0.0.1:${port[$name]}/api/calcom-webhook" "$body" "$secret" "$n" "$c" | head -1)"
+    done
+    order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ')
   done
   ORDER=abba ROUNDS=${ROUNDS:-4} LABEL_A=project LABEL_B=js OUT_DIR="$scratch/paired" bash "$kit/paired.sh" \
     "http://127.0.0.1:${port[project]}/api/calcom-webhook" "http://127.0.0.1:${port[js]}/api/calcom-webhook" "$body" "$secret"

@@ -2,6 +2,10 @@
 //!
 //! - `verify+parse+build-message`: [`accept_webhook`] on signed bodies of ~1 KB, ~2.5 KB and
 //!   ~64 KB (the producer's whole work for one request, minus the queue send).
+//! - `stage/…`: the producer's work split into its stages on the ~2.5 KB and ~64 KB bodies, so a
+//!   regression names its stage: `read-tree` (the body read into `ingress::json`'s tree),
+//!   `key` (the idempotency key: canonical form hashed), `build-message` (the booking extracted
+//!   and the message serialized).
 //! - `verify`: the HMAC-SHA256 check alone on the same bodies, next to `sha256-floor`, a bare
 //!   SHA-256 over the same bytes (the least any signature check can cost).
 //! - `render+build-request`: the consumer's work for one message, per trigger: the staff email
@@ -24,11 +28,14 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use shared::contract::message::BookingMessage;
+use shared::contract::message::BookingTrigger;
 use shared::delivery::email;
 use shared::delivery::ics::{Event, Method, Party, Status};
 use shared::delivery::sendgrid::{self, SendgridConfig};
 use shared::delivery::when::parse_instant;
 use shared::ingress::envelope::{self, Delivery};
+use shared::ingress::json::{Parser, MAX_LEVELS};
+use shared::ingress::payload::CalPayload;
 use shared::ingress::signature::{self, WebhookSecrets};
 use shared::ingress::{accept_webhook, Ingress};
 
@@ -225,6 +232,44 @@ fn bench_verify(c: &mut Criterion) {
     group.finish();
 }
 
+/// The payload's tree of a signed body (the stage benches' input).
+fn payload_tree(body: &str) -> shared::ingress::json::Json<'_> {
+    let mut parser = Parser::new(body);
+    let tree = parser.value(MAX_LEVELS).expect("a JSON body");
+    tree.get("payload").clone()
+}
+
+fn bench_stages(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stage");
+    for b in bodies().into_iter().skip(1) {
+        let text = std::str::from_utf8(&b.body).expect("UTF-8");
+        group.throughput(Throughput::Bytes(b.body.len() as u64));
+        group.bench_function(format!("read-tree/{}", b.label), |bench| {
+            bench.iter(|| Parser::new(black_box(text)).value(MAX_LEVELS))
+        });
+        let payload = payload_tree(text);
+        group.bench_function(format!("key/{}", b.label), |bench| {
+            bench
+                .iter(|| envelope::payload_key(BookingTrigger::BookingCreated, black_box(&payload)))
+        });
+        let payload = CalPayload::new(payload).expect("a payload");
+        let uid = payload.uid().expect("a uid");
+        group.bench_function(format!("build-message/{}", b.label), |bench| {
+            bench.iter(|| {
+                envelope::build_message(
+                    black_box(&payload),
+                    &uid,
+                    BookingTrigger::BookingCreated,
+                    "0".repeat(32),
+                    RECEIVED_AT,
+                    None,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 fn message(sample: &str) -> BookingMessage {
     match envelope::parse_delivery(sample.as_bytes(), RECEIVED_AT) {
         Ok(Delivery::Booking(message)) => *message,
@@ -313,6 +358,6 @@ fn config_criterion() -> Criterion {
 criterion_group! {
     name = benches;
     config = config_criterion();
-    targets = bench_accept, bench_verify, bench_render, bench_ics
+    targets = bench_accept, bench_stages, bench_verify, bench_render, bench_ics
 }
 criterion_main!(benches);

@@ -9,7 +9,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let sample = args.next().unwrap_or_else(|| "booking-created".into());
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let path = format!("{}/../samples/{sample}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = if sample.ends_with(".json") {
+        sample.clone()
+    } else {
+        format!("{}/../samples/{sample}.json", env!("CARGO_MANIFEST_DIR"))
+    };
     let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     // Compact, as Cal.com sends it.
     let body = serde_json::to_vec(&value).unwrap();

@@ -211,7 +211,7 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 
 /// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash, never
 /// built as a string (bit-identical to hashing the text of [`write_canonical`]).
-fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
+pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
     key_of(trigger, |h| write_canonical(payload, h))
 }
 
@@ -291,7 +291,7 @@ fn write_str(s: &JsonStr, h: &mut Sha256) {
 
 /// Fills the message at the most generous size limits that keep it under
 /// [`MAX_MESSAGE_BYTES`]; returns it with its JSON.
-fn build_message(
+pub fn build_message(
     payload: &CalPayload<'_>,
     uid: &str,
     trigger: BookingTrigger,
