@@ -466,12 +466,15 @@ impl Rows {
     fn finish(mut self) -> Vec<Row> {
         let width = self.0.iter().map(|r| r.label.len()).max().unwrap_or(0) + 2;
         for row in &mut self.0 {
-            let label = if row.label.is_empty() {
-                String::new()
-            } else {
-                format!("{}:", row.label)
-            };
-            row.padded = format!("{label:<width$}");
+            // As `format!("{label:<width$}")` pads (labels are ASCII), without its formatter.
+            let mut padded = String::with_capacity(width);
+            if !row.label.is_empty() {
+                padded.push_str(row.label);
+                padded.push(':');
+            }
+            let pad = width.saturating_sub(padded.chars().count());
+            padded.extend(std::iter::repeat_n(' ', pad));
+            row.padded = padded;
         }
         self.0
     }
