@@ -32,6 +32,9 @@ pub fn is_spoofing_format_char(c: char) -> bool {
 /// inject headers. Drops the format characters of [`is_spoofing_format_char`], so a subject or a
 /// sender's name cannot be made to read backwards or hide characters (visual spoofing).
 pub fn single_line(s: &str) -> String {
+    if is_one_plain_line(s) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     let mut pending_space = false;
     let mut rest = s;
@@ -62,6 +65,22 @@ pub fn single_line(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `s` is printable ASCII words separated by single spaces, which [`single_line`] keeps
+/// as they are: most names, labels and addresses, checked in one pass.
+fn is_one_plain_line(s: &str) -> bool {
+    // Starting "after a space" refuses a leading space; the end refuses a trailing one.
+    let mut after_space = true;
+    for &b in s.as_bytes() {
+        match b {
+            b' ' if after_space => return false,
+            b' ' => after_space = true,
+            b if b.is_ascii_graphic() => after_space = false,
+            _ => return false,
+        }
+    }
+    !after_space || s.is_empty()
 }
 
 /// Masks an email address for logs: `alex@example.com` → `a***@example.com`. Anything that is not
