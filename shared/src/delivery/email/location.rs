@@ -48,9 +48,9 @@ pub fn describe(raw: &str) -> Option<Location> {
     }
     let number = strip_prefix_ignore_case(raw, "tel:").unwrap_or(raw);
     if looks_like_phone(number) {
-        return Some(Location::text(format!("Phone: {number}")));
+        return Some(Location::text(["Phone: ", number].concat()));
     }
-    Some(Location::text(format!("In person: {raw}")))
+    Some(Location::text(["In person: ", raw].concat()))
 }
 
 /// Whether `s` is an absolute `http://` or `https://` URL with something after the scheme and no
