@@ -301,6 +301,16 @@ fn escape_text_pieces(s: &str, mut put: impl FnMut(&str)) {
 /// A parameter value as a quoted string (no `"`, no control characters); `None` when nothing is
 /// left.
 fn quoted_param(s: &str) -> Option<String> {
+    // A name of printable ASCII words, single-spaced and without `"`, is kept as it is.
+    let mut after_space = true;
+    let plain = s.bytes().all(|b| {
+        let ok = b.is_ascii_graphic() && b != b'"' || b == b' ' && !after_space;
+        after_space = b == b' ';
+        ok
+    });
+    if plain && !after_space {
+        return Some(["\"", s, "\""].concat());
+    }
     let kept: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -517,6 +527,31 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn plain_names_are_quoted_as_cleaned_ones() {
+        let oracle = |s: &str| {
+            let kept: String = s
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .filter(|c| *c != '"')
+                .collect();
+            let kept = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+            (!kept.is_empty()).then(|| format!("\"{kept}\""))
+        };
+        let alphabet = ['a', ' ', '"', '\t', '\u{7}', '\u{a0}', 'é'];
+        let mut strings = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(longer);
+        }
+        for s in strings {
+            assert_eq!(quoted_param(&s), oracle(&s), "{s:?}");
         }
     }
 

@@ -59,7 +59,12 @@ pub fn is_http_url(s: &str) -> bool {
     let rest =
         strip_prefix_ignore_case(s, "https://").or_else(|| strip_prefix_ignore_case(s, "http://"));
     match rest {
-        Some(rest) => !rest.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()),
+        // Printable ASCII throughout, the usual URL, has neither: one pass over the bytes.
+        Some(rest) => {
+            !rest.is_empty()
+                && (s.bytes().all(|b| b.is_ascii_graphic())
+                    || !s.chars().any(|c| c.is_whitespace() || c.is_control()))
+        }
         None => false,
     }
 }
