@@ -269,9 +269,28 @@ pub fn escape_text(s: &str) -> String {
 /// its own. Byte by byte: everything it changes is ASCII, or a C1 control (U+0080–U+009F, `C2 80`
 /// to `C2 9F` in UTF-8), so the pieces always end on character boundaries.
 fn escape_text_pieces(s: &str, mut put: impl FnMut(&str)) {
+    // The bytes the match below looks at; everything else is skipped by one table lookup.
+    const SPECIAL: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            table[b] = b != b'\t' as usize;
+            b += 1;
+        }
+        table[0x7f] = true;
+        table[0xc2] = true;
+        table[b'\\' as usize] = true;
+        table[b';' as usize] = true;
+        table[b',' as usize] = true;
+        table
+    };
     let bytes = s.as_bytes();
     let (mut run, mut i) = (0, 0);
     while i < bytes.len() {
+        if !SPECIAL[usize::from(bytes[i])] {
+            i += 1;
+            continue;
+        }
         let (escape, len) = match bytes[i] {
             b'\\' => ("\\\\", 1),
             b';' => ("\\;", 1),

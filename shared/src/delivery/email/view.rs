@@ -632,10 +632,26 @@ fn block_text(s: &str) -> String {
     // One pass, copying the text between changes in pieces: everything changed is ASCII or a C1
     // control (U+0080–U+009F, `C2 80` to `C2 9F` in UTF-8), so pieces end between characters.
     // The same as replacing CRLF, then CR, by LF and dropping the other controls (tests).
+    // The bytes the match below looks at; everything else is skipped by one table lookup.
+    const SPECIAL: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            table[b] = b != b'\n' as usize && b != b'\t' as usize;
+            b += 1;
+        }
+        table[0x7f] = true;
+        table[0xc2] = true;
+        table
+    };
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let (mut run, mut i) = (0, 0);
     while i < bytes.len() {
+        if !SPECIAL[usize::from(bytes[i])] {
+            i += 1;
+            continue;
+        }
         let (kept, len) = match bytes[i] {
             b'\r' if bytes.get(i + 1) == Some(&b'\n') => ("\n", 2),
             b'\r' => ("\n", 1),
