@@ -137,7 +137,8 @@ impl Zone {
     fn local(&self, ts: Timestamp) -> Local {
         let info = self.tz.to_offset_info(ts);
         Local {
-            dt: self.tz.to_datetime(ts),
+            // `TimeZone::to_datetime` would look the offset up a second time.
+            dt: info.offset().to_datetime(ts),
             label: zone_label(info.abbreviation(), info.offset()),
         }
     }
