@@ -69,7 +69,7 @@ pub fn single_line(s: &str) -> String {
 
 /// Whether `s` is printable ASCII words separated by single spaces, which [`single_line`] keeps
 /// as they are: most names, labels and addresses, checked in one pass.
-fn is_one_plain_line(s: &str) -> bool {
+pub(crate) fn is_one_plain_line(s: &str) -> bool {
     // Starting "after a space" refuses a leading space; the end refuses a trailing one.
     let mut after_space = true;
     for &b in s.as_bytes() {

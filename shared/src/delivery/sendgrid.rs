@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::contract::message::BookingMessage;
 use crate::delivery::email::Email;
-use crate::text::{base64_encode_into, mask_email, single_line, truncate_bytes};
+use crate::text::{base64_encode_into, is_one_plain_line, mask_email, single_line, truncate_bytes};
 
 /// SendGrid's limit on recipients of one personalization.
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -367,6 +367,14 @@ fn push_escape(out: &mut String, b: u8) {
 /// SendGrid mangles display names containing `,` or `;` (it splits the address on them): replace
 /// them, keep one line, cap the length.
 fn clean_name(name: &str) -> Option<String> {
+    // Printable ASCII words, single-spaced, short enough, without `,` or `;`: kept as they are.
+    if !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && is_one_plain_line(name)
+        && !name.contains([',', ';'])
+    {
+        return Some(name.to_owned());
+    }
     let replaced: String = name
         .chars()
         .map(|c| if matches!(c, ',' | ';') { ' ' } else { c })
@@ -619,6 +627,37 @@ mod tests {
                 json_string(&mut out, &s);
                 assert_eq!(out, serde_json::to_string(&s).unwrap(), "offset {offset}");
             }
+        }
+    }
+
+    #[test]
+    fn plain_display_names_are_kept_as_cleaned_ones() {
+        let oracle = |name: &str| {
+            let replaced: String = name
+                .chars()
+                .map(|c| if matches!(c, ',' | ';') { ' ' } else { c })
+                .collect();
+            let capped: String = single_line(&replaced)
+                .chars()
+                .take(MAX_NAME_CHARS)
+                .collect();
+            let capped = capped.trim().to_owned();
+            (!capped.is_empty()).then_some(capped)
+        };
+        let mut names: Vec<String> = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = names
+                .iter()
+                .flat_map(|s| ['a', ' ', ',', ';', '\n', 'é'].map(|c| format!("{s}{c}")))
+                .collect();
+            names.extend(longer);
+        }
+        for len in [99, 100, 101] {
+            names.push("a".repeat(len));
+            names.push(format!("{} b", "a".repeat(len - 2)));
+        }
+        for name in &names {
+            assert_eq!(clean_name(name), oracle(name), "{name:?}");
         }
     }
 

@@ -193,8 +193,10 @@ pub fn parse_instant(raw: &str) -> Option<Timestamp> {
     };
     let local = unix_seconds(year, month, day, hour, minute, second)?;
     let ts = Timestamp::from_second(local - offset_secs).ok()?;
-    let year = TimeZone::UTC.to_datetime(ts).year();
-    (MIN_YEAR..=MAX_YEAR).contains(&year).then_some(ts)
+    // Its UTC year within MIN_YEAR..=MAX_YEAR, compared as seconds: no civil date-time needed.
+    let first = unix_seconds(MIN_YEAR.unsigned_abs().into(), 1, 1, 0, 0, 0)?;
+    let past_last = unix_seconds(u32::from(MAX_YEAR.unsigned_abs()) + 1, 1, 1, 0, 0, 0)?;
+    (first..past_last).contains(&ts.as_second()).then_some(ts)
 }
 
 /// Unix seconds of a UTC civil time; `None` when a field is out of range. A leap second (`:60`)
@@ -751,6 +753,27 @@ mod tests {
             format_range(s, Some(e), &mars, Clock::H24),
             "Tue 17 Feb 2026, 18:00–18:30 UTC (time zone \"Mars/Olympus\" unknown)"
         );
+    }
+
+    #[test]
+    fn the_year_range_is_checked_in_utc_at_its_edges() {
+        for (raw, kept) in [
+            ("1969-12-31T23:59:59Z", false),
+            ("1970-01-01T00:00:00Z", true),
+            ("1970-01-01T00:30:00+01:00", false),
+            ("1969-12-31T23:30:00-01:00", true),
+            ("2200-12-31T23:59:59Z", true),
+            ("2201-01-01T00:00:00Z", false),
+            ("2201-01-01T00:30:00+01:00", true),
+            ("2200-12-31T23:30:00-01:00", false),
+        ] {
+            let ts = parse_instant(raw);
+            assert_eq!(ts.is_some(), kept, "{raw}");
+            if let Some(ts) = ts {
+                let year = TimeZone::UTC.to_datetime(ts).year();
+                assert!((MIN_YEAR..=MAX_YEAR).contains(&year), "{raw}");
+            }
+        }
     }
 
     #[test]
