@@ -10,6 +10,8 @@
 //!   SHA-256 over the same bytes (the least any signature check can cost).
 //! - `render+build-request`: the consumer's work for one message, per trigger: the staff email
 //!   (Askama), the `.ics` invitation and the SendGrid Mail Send JSON.
+//! - `render` and `build-request`: the two stages of `render+build-request` apart (the email with
+//!   its `.ics`; the SendGrid JSON for an email rendered beforehand).
 //! - `ics`: the invitation alone for the created sample: `ics::Event::to_ics` (escaping, folding)
 //!   and its base64 for the attachment, the part of `render+build-request` the invitation adds.
 //!
@@ -288,21 +290,47 @@ fn config() -> SendgridConfig {
     }
 }
 
+const SAMPLES: [(&str, &str); 4] = [
+    ("created", CREATED),
+    ("rescheduled", RESCHEDULED),
+    ("cancelled", CANCELLED),
+    ("requested", REQUESTED),
+];
+
 fn bench_render(c: &mut Criterion) {
     let config = config();
     let mut group = c.benchmark_group("render+build-request");
-    for (label, sample) in [
-        ("created", CREATED),
-        ("rescheduled", RESCHEDULED),
-        ("cancelled", CANCELLED),
-        ("requested", REQUESTED),
-    ] {
+    for (label, sample) in SAMPLES {
         let message = message(sample);
         group.bench_function(label, |bench| {
             bench.iter(|| {
                 let message = black_box(&message);
                 let email = email::render(message);
                 sendgrid::build_request(&email, message, black_box(&config))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The two stages of `render+build-request` apart, so a regression names its stage.
+fn bench_render_stages(c: &mut Criterion) {
+    let config = config();
+    let mut group = c.benchmark_group("render");
+    for (label, sample) in SAMPLES {
+        let message = message(sample);
+        group.bench_function(label, |bench| {
+            bench.iter(|| email::render(black_box(&message)))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("build-request");
+    for (label, sample) in SAMPLES {
+        let message = message(sample);
+        let email = email::render(&message);
+        group.bench_function(label, |bench| {
+            bench.iter(|| {
+                sendgrid::build_request(black_box(&email), black_box(&message), black_box(&config))
             })
         });
     }
@@ -358,6 +386,6 @@ fn config_criterion() -> Criterion {
 criterion_group! {
     name = benches;
     config = config_criterion();
-    targets = bench_accept, bench_stages, bench_verify, bench_render, bench_ics
+    targets = bench_accept, bench_stages, bench_verify, bench_render, bench_render_stages, bench_ics
 }
 criterion_main!(benches);

@@ -5,11 +5,11 @@
 //! - The answer becomes a [`SendResult`] ([`SendResult::from_response`]), which
 //!   [`crate::delivery::policy::decide`] turns into ack / retry / dead-letter.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::contract::message::BookingMessage;
 use crate::delivery::email::Email;
-use crate::text::{base64_encode, mask_email, single_line, truncate_bytes};
+use crate::text::{base64_encode_into, is_one_plain_line, mask_email, single_line, truncate_bytes};
 
 /// SendGrid's limit on recipients of one personalization.
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -201,87 +201,180 @@ pub fn mail_send_url(base: &str) -> String {
 /// charset), categories and string-only `custom_args`. Click and open tracking are off: links
 /// stay as Cal.com sent them.
 pub fn build_request(email: &Email, message: &BookingMessage, config: &SendgridConfig) -> String {
-    let to: Vec<Value> = config
-        .recipients(message.booking.event_slug.as_deref())
-        .iter()
-        .map(mailbox_json)
-        .collect();
-    let mut body = Map::new();
-    body.insert("personalizations".into(), json!([{ "to": to }]));
-    body.insert("from".into(), mailbox_json(&config.from));
-    let reply_to = email.reply_to.as_ref().and_then(|p| {
-        let address = p.email.as_deref()?.trim();
-        is_plausible_email(address).then(|| Mailbox {
-            email: address.to_owned(),
-            name: p.name.clone(),
-        })
-    });
-    if let Some(reply_to) = reply_to {
-        body.insert("reply_to".into(), mailbox_json(&reply_to));
-    }
-    body.insert("subject".into(), Value::String(single_line(&email.subject)));
-    body.insert(
-        "content".into(),
-        json!([
-            { "type": "text/plain", "value": email.text },
-            { "type": "text/html", "value": email.html },
-        ]),
-    );
+    let parts = email.text.len() + email.html.len();
+    let attachment = email
+        .calendar
+        .as_ref()
+        .map_or(0, |i| i.text.len().div_ceil(3) * 4);
+    // One buffer, sized for the parts, the attachment and a few escapes: no regrowth.
+    let mut out = String::with_capacity(parts + parts / 8 + attachment + 1024);
+    // The body is written directly rather than built as a `serde_json::Value` and serialized (a
+    // `Value` per field, then a serializer whose escaping at opt-level "z" cost ~30 instructions
+    // a byte: more than half of render + build-request). Keys come in the order a `Value` wrote
+    // them (serde_json's `Map` without `preserve_order` is sorted), so the bytes SendGrid gets
+    // are unchanged; `tests::writer_matches_serde_json` holds the two equal.
+    out.push('{');
     if let Some(invitation) = &email.calendar {
-        body.insert(
-            "attachments".into(),
-            json!([{
-                "content": base64_encode(invitation.text.as_bytes()),
-                "filename": invitation.filename(),
-                "type": invitation.content_type(),
-                "disposition": "attachment",
-            }]),
-        );
+        // Base64 needs no JSON escaping.
+        out.push_str("\"attachments\":[{\"content\":\"");
+        base64_encode_into(&mut out, invitation.text.as_bytes());
+        out.push_str("\",\"disposition\":\"attachment\",\"filename\":");
+        json_string(&mut out, invitation.filename());
+        out.push_str(",\"type\":");
+        json_string(&mut out, invitation.content_type());
+        out.push_str("}],");
     }
-    let mut categories = vec!["calcom-booking"];
-    if !categories.contains(&email.category) && !email.category.is_empty() {
-        categories.push(email.category);
+    out.push_str("\"categories\":[\"calcom-booking\"");
+    if email.category != "calcom-booking" && !email.category.is_empty() {
+        out.push(',');
+        json_string(&mut out, email.category);
     }
-    body.insert("categories".into(), json!(categories));
-    body.insert("custom_args".into(), Value::Object(custom_args(message)));
-    body.insert(
-        "tracking_settings".into(),
-        json!({ "click_tracking": { "enable": false, "enable_text": false }, "open_tracking": { "enable": false } }),
-    );
-    // `to_string` on a Value goes through `Display` and a formatter adapter, several times slower
-    // for the long HTML and text parts than serde_json's own writer.
-    serde_json::to_string(&Value::Object(body)).unwrap_or_default()
+    out.push_str("],\"content\":[{\"type\":\"text/plain\",\"value\":");
+    json_string(&mut out, &email.text);
+    out.push_str("},{\"type\":\"text/html\",\"value\":");
+    json_string(&mut out, &email.html);
+    out.push_str("}],\"custom_args\":");
+    write_custom_args(&mut out, message);
+    out.push_str(",\"from\":");
+    write_mailbox(&mut out, &config.from);
+    out.push_str(",\"personalizations\":[{\"to\":[");
+    let to = config.recipients(message.booking.event_slug.as_deref());
+    for (i, mailbox) in to.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_mailbox(&mut out, mailbox);
+    }
+    out.push_str("]}]");
+    if let Some(reply_to) = reply_to(email) {
+        out.push_str(",\"reply_to\":");
+        write_mailbox(&mut out, &reply_to);
+    }
+    out.push_str(",\"subject\":");
+    json_string(&mut out, &single_line(&email.subject));
+    out.push_str(concat!(
+        ",\"tracking_settings\":{\"click_tracking\":{\"enable\":false,\"enable_text\":false},",
+        "\"open_tracking\":{\"enable\":false}}}"
+    ));
+    out
 }
 
-/// `trigger`, `idempotency_key`, `booking_uid`: strings, together far below SendGrid's limit
-/// (the uid is capped).
-fn custom_args(message: &BookingMessage) -> Map<String, Value> {
-    let mut args = Map::new();
-    args.insert(
-        "trigger".into(),
-        Value::String(message.trigger.as_str().to_owned()),
-    );
-    args.insert(
-        "idempotency_key".into(),
-        Value::String(truncate_bytes(&message.key, 256).0),
-    );
-    args.insert(
-        "booking_uid".into(),
-        Value::String(truncate_bytes(&message.booking.uid, 1024).0),
-    );
-    args
+/// The booker as `reply_to`, when their address is usable.
+fn reply_to(email: &Email) -> Option<Mailbox> {
+    let p = email.reply_to.as_ref()?;
+    let address = p.email.as_deref()?.trim();
+    is_plausible_email(address).then(|| Mailbox {
+        email: address.to_owned(),
+        name: p.name.clone(),
+    })
 }
 
-fn mailbox_json(m: &Mailbox) -> Value {
-    match m.name.as_deref().and_then(clean_name) {
-        Some(name) => json!({ "email": m.email, "name": name }),
-        None => json!({ "email": m.email }),
+/// `trigger`, `idempotency_key`, `booking_uid` (sorted, as always): strings, together far below
+/// SendGrid's limit (the uid is capped).
+fn write_custom_args(out: &mut String, message: &BookingMessage) {
+    out.push_str("{\"booking_uid\":");
+    json_string(out, &truncate_bytes(&message.booking.uid, 1024).0);
+    out.push_str(",\"idempotency_key\":");
+    json_string(out, &truncate_bytes(&message.key, 256).0);
+    out.push_str(",\"trigger\":");
+    json_string(out, message.trigger.as_str());
+    out.push('}');
+}
+
+/// `{"email":…}` or `{"email":…,"name":…}`.
+fn write_mailbox(out: &mut String, m: &Mailbox) {
+    out.push_str("{\"email\":");
+    json_string(out, &m.email);
+    if let Some(name) = m.name.as_deref().and_then(clean_name) {
+        out.push_str(",\"name\":");
+        json_string(out, &name);
     }
+    out.push('}');
+}
+
+/// `s` as a JSON string, escaped byte for byte as serde_json escapes it: `"` and `\`, the short
+/// forms `\b \t \n \f \r`, other control characters below U+0020 as `\u00xx` (lowercase hex);
+/// everything else (U+007F and all non-ASCII included) as it is.
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    // Clean text between escapes is copied in one piece, and sixteen bytes are tested at a time:
+    // the parts are kilobytes of text with an escape every few dozen bytes (line breaks, HTML
+    // attributes), and a byte-at-a-time loop was most of this function's cost.
+    let mut run = 0;
+    let mut chunks = s.as_bytes().chunks_exact(16);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut marks =
+            <[u8; 16]>::try_from(chunk).map_or(0, |w| escape_marks(u128::from_le_bytes(w)));
+        while marks != 0 {
+            let i = at + marks.trailing_zeros() as usize / 8;
+            marks &= marks - 1;
+            escape_at(out, s, &mut run, i);
+        }
+        at += 16;
+    }
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            escape_at(out, s, &mut run, at + i);
+        }
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+/// The high bit of each of the sixteen bytes of `w` that is below 0x20, `"` or `\`, exactly: each
+/// byte is tested on its low seven bits, so no carry crosses into the next byte.
+fn escape_marks(w: u128) -> u128 {
+    const ONES: u128 = u128::MAX / 0xff;
+    const HIGH: u128 = ONES * 0x80;
+    let low7 = |v: u128| v & (ONES * 0x7f);
+    let below_space = !((low7(w) + ONES * 0x60) | w);
+    let zero = |v: u128| !((low7(v) + ONES * 0x7f) | v);
+    let quote = zero(w ^ (ONES * u128::from(b'"')));
+    let backslash = zero(w ^ (ONES * u128::from(b'\\')));
+    (below_space | quote | backslash) & HIGH
+}
+
+/// Writes the clean text from `run` up to the byte at `i`, then that byte's escape.
+fn escape_at(out: &mut String, s: &str, run: &mut usize, i: usize) {
+    // Escaped bytes are ASCII, so the text before them ends on a character boundary.
+    out.push_str(&s[*run..i]);
+    *run = i + 1;
+    push_escape(out, s.as_bytes()[i]);
+}
+
+/// The escape of a byte below 0x20, `"` or `\`, as serde_json writes it (`\u00xx` with
+/// lowercase hex).
+fn push_escape(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str(match b {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
+        0x08 => "\\b",
+        0x0c => "\\f",
+        _ => {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            return;
+        }
+    });
 }
 
 /// SendGrid mangles display names containing `,` or `;` (it splits the address on them): replace
 /// them, keep one line, cap the length.
 fn clean_name(name: &str) -> Option<String> {
+    // Printable ASCII words, single-spaced, short enough, without `,` or `;`: kept as they are.
+    if !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && is_one_plain_line(name)
+        && !name.contains([',', ';'])
+    {
+        return Some(name.to_owned());
+    }
     let replaced: String = name
         .chars()
         .map(|c| if matches!(c, ',' | ';') { ' ' } else { c })
@@ -459,6 +552,157 @@ mod tests {
     use super::*;
     use crate::contract::message::Person;
     use crate::delivery::email::{render, Email};
+    use crate::text::base64_encode;
+    use serde_json::{json, Map};
+
+    /// The request as it was built before it was written directly: a `serde_json::Value`,
+    /// serialized by serde_json. The oracle for [`build_request`]'s bytes.
+    fn build_request_value(
+        email: &Email,
+        message: &BookingMessage,
+        config: &SendgridConfig,
+    ) -> String {
+        let mailbox_json = |m: &Mailbox| match m.name.as_deref().and_then(clean_name) {
+            Some(name) => json!({ "email": m.email, "name": name }),
+            None => json!({ "email": m.email }),
+        };
+        let to: Vec<Value> = config
+            .recipients(message.booking.event_slug.as_deref())
+            .iter()
+            .map(mailbox_json)
+            .collect();
+        let mut body = Map::new();
+        body.insert("personalizations".into(), json!([{ "to": to }]));
+        body.insert("from".into(), mailbox_json(&config.from));
+        if let Some(reply_to) = reply_to(email) {
+            body.insert("reply_to".into(), mailbox_json(&reply_to));
+        }
+        body.insert("subject".into(), Value::String(single_line(&email.subject)));
+        body.insert(
+            "content".into(),
+            json!([
+                { "type": "text/plain", "value": email.text },
+                { "type": "text/html", "value": email.html },
+            ]),
+        );
+        if let Some(invitation) = &email.calendar {
+            body.insert(
+                "attachments".into(),
+                json!([{
+                    "content": base64_encode(invitation.text.as_bytes()),
+                    "filename": invitation.filename(),
+                    "type": invitation.content_type(),
+                    "disposition": "attachment",
+                }]),
+            );
+        }
+        let mut categories = vec!["calcom-booking"];
+        if !categories.contains(&email.category) && !email.category.is_empty() {
+            categories.push(email.category);
+        }
+        body.insert("categories".into(), json!(categories));
+        body.insert(
+            "custom_args".into(),
+            json!({
+                "trigger": message.trigger.as_str(),
+                "idempotency_key": truncate_bytes(&message.key, 256).0,
+                "booking_uid": truncate_bytes(&message.booking.uid, 1024).0,
+            }),
+        );
+        body.insert(
+            "tracking_settings".into(),
+            json!({ "click_tracking": { "enable": false, "enable_text": false }, "open_tracking": { "enable": false } }),
+        );
+        serde_json::to_string(&Value::Object(body)).unwrap()
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        // Every ASCII byte and some non-ASCII at every offset from a sixteen-byte boundary.
+        let bytes: String = (0u8..0x80).map(char::from).collect();
+        for offset in 0..17 {
+            for tail in ["", "é☃𝄞\u{2028}\u{80}", "\"\\"] {
+                let s = format!("{}{bytes}{tail}{}", "x".repeat(offset), "é".repeat(offset));
+                let mut out = String::new();
+                json_string(&mut out, &s);
+                assert_eq!(out, serde_json::to_string(&s).unwrap(), "offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn plain_display_names_are_kept_as_cleaned_ones() {
+        let oracle = |name: &str| {
+            let replaced: String = name
+                .chars()
+                .map(|c| if matches!(c, ',' | ';') { ' ' } else { c })
+                .collect();
+            let capped: String = single_line(&replaced)
+                .chars()
+                .take(MAX_NAME_CHARS)
+                .collect();
+            let capped = capped.trim().to_owned();
+            (!capped.is_empty()).then_some(capped)
+        };
+        let mut names: Vec<String> = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = names
+                .iter()
+                .flat_map(|s| ['a', ' ', ',', ';', '\n', 'é'].map(|c| format!("{s}{c}")))
+                .collect();
+            names.extend(longer);
+        }
+        for len in [99, 100, 101] {
+            names.push("a".repeat(len));
+            names.push(format!("{} b", "a".repeat(len - 2)));
+        }
+        for name in &names {
+            assert_eq!(clean_name(name), oracle(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn writer_matches_serde_json() {
+        // Every byte JSON escapes differently from text, and the characters around them.
+        let hostile = "\"q\" \\b\\ </p>&amp; \u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} \u{7f}\u{80} ü ☃ 𝄞 \u{202E}\u{2028}";
+        let mut config = config();
+        config.to.push(Mailbox {
+            email: "third@school.example".into(),
+            name: Some(format!("Third, {hostile}")),
+        });
+        config.routes.push(Route {
+            slug: "routed".into(),
+            to: vec![config.to[1].clone()],
+        });
+        let mut message = crate::contract::message::fixtures::booking_created();
+        for slug in [None, Some("routed")] {
+            message.booking.event_slug = slug.map(str::to_owned);
+            let mut email = render(&message);
+            assert_eq!(
+                build_request(&email, &message, &config),
+                build_request_value(&email, &message, &config)
+            );
+            email.subject = format!("S {hostile}");
+            email.text = format!("{hostile}{}{hostile}", email.text);
+            email.html = format!("{hostile}{}{hostile}", email.html);
+            email.category = "calcom-booking";
+            email.reply_to.as_mut().unwrap().name = Some(hostile.to_owned());
+            message.key = format!("k{hostile}");
+            message.booking.uid = format!("u{hostile}");
+            assert_eq!(
+                build_request(&email, &message, &config),
+                build_request_value(&email, &message, &config)
+            );
+            email.calendar = None;
+            email.reply_to = None;
+            email.category = "";
+            email.text.clear();
+            assert_eq!(
+                build_request(&email, &message, &config),
+                build_request_value(&email, &message, &config)
+            );
+        }
+    }
 
     #[test]
     fn parses_mailboxes() {

@@ -125,17 +125,20 @@ impl Zone {
         self.tz.iana_name()
     }
 
-    fn note(&self) -> String {
-        match &self.unknown {
-            Some(name) => format!(" (time zone \"{name}\" unknown)"),
-            None => String::new(),
+    /// ` (time zone "Mars/Base" unknown)` after a time shown in UTC instead, else nothing.
+    fn push_note(&self, out: &mut String) {
+        if let Some(name) = &self.unknown {
+            out.push_str(" (time zone \"");
+            out.push_str(name);
+            out.push_str("\" unknown)");
         }
     }
 
     fn local(&self, ts: Timestamp) -> Local {
         let info = self.tz.to_offset_info(ts);
         Local {
-            dt: self.tz.to_datetime(ts),
+            // `TimeZone::to_datetime` would look the offset up a second time.
+            dt: info.offset().to_datetime(ts),
             label: zone_label(info.abbreviation(), info.offset()),
         }
     }
@@ -190,8 +193,10 @@ pub fn parse_instant(raw: &str) -> Option<Timestamp> {
     };
     let local = unix_seconds(year, month, day, hour, minute, second)?;
     let ts = Timestamp::from_second(local - offset_secs).ok()?;
-    let year = TimeZone::UTC.to_datetime(ts).year();
-    (MIN_YEAR..=MAX_YEAR).contains(&year).then_some(ts)
+    // Its UTC year within MIN_YEAR..=MAX_YEAR, compared as seconds: no civil date-time needed.
+    let first = unix_seconds(MIN_YEAR.unsigned_abs().into(), 1, 1, 0, 0, 0)?;
+    let past_last = unix_seconds(u32::from(MAX_YEAR.unsigned_abs()) + 1, 1, 1, 0, 0, 0)?;
+    (first..past_last).contains(&ts.as_second()).then_some(ts)
 }
 
 /// Unix seconds of a UTC civil time; `None` when a field is out of range. A leap second (`:60`)
@@ -280,13 +285,14 @@ pub fn format_instant(raw: &str, zone: &Zone, clock: Clock) -> String {
     match parse_instant(raw) {
         Some(ts) => {
             let local = zone.local(ts);
-            format!(
-                "{}, {} {}{}",
-                long_date(local.dt),
-                clock_time(local.dt, clock),
-                local.label,
-                zone.note()
-            )
+            let mut out = String::with_capacity(40);
+            push_long_date(&mut out, local.dt);
+            out.push_str(", ");
+            push_clock_time(&mut out, local.dt, clock);
+            out.push(' ');
+            out.push_str(&local.label);
+            zone.push_note(&mut out);
+            out
         }
         None => raw.to_owned(),
     }
@@ -298,12 +304,17 @@ pub fn format_short(raw: &str, zone: &Zone, clock: Clock) -> String {
     match parse_instant(raw) {
         Some(ts) => {
             let local = zone.local(ts);
-            format!(
-                "{}, {} {}",
-                short_date(local.dt),
-                clock_time(local.dt, clock),
-                local.label
-            )
+            let mut out = String::with_capacity(32);
+            out.push_str(weekday(local.dt));
+            out.push(' ');
+            push_int(&mut out, local.dt.day().into(), 1);
+            out.push(' ');
+            out.push_str(month(local.dt));
+            out.push_str(", ");
+            push_clock_time(&mut out, local.dt, clock);
+            out.push(' ');
+            out.push_str(&local.label);
+            out
         }
         None => raw.to_owned(),
     }
@@ -326,27 +337,30 @@ pub fn format_range(start: &str, end: Option<&str>, zone: &Zone, clock: Clock) -
         return format!("{} – {end}", format_instant(start, zone, clock));
     };
     let (a, b) = (zone.local(start_ts), zone.local(end_ts));
-    let (ta, tb) = (clock_time(a.dt, clock), clock_time(b.dt, clock));
-    let note = zone.note();
+    // Pushed piece by piece rather than through `format!` (a formatter per piece at opt-level
+    // "z"); the shapes are in the doc comment above.
+    let mut out = String::with_capacity(64);
+    push_long_date(&mut out, a.dt);
+    out.push_str(", ");
+    push_clock_time(&mut out, a.dt, clock);
     if a.dt.date() != b.dt.date() {
-        let date_b = long_date(b.dt);
-        return format!(
-            "{}, {ta} {} – {date_b}, {tb} {}{note}",
-            long_date(a.dt),
-            a.label,
-            b.label
-        );
-    }
-    if a.label == b.label {
-        format!("{}, {ta}–{tb} {}{note}", long_date(a.dt), a.label)
+        out.push(' ');
+        out.push_str(&a.label);
+        out.push_str(" – ");
+        push_long_date(&mut out, b.dt);
+        out.push_str(", ");
+    } else if a.label == b.label {
+        out.push('–');
     } else {
-        format!(
-            "{}, {ta} {}–{tb} {}{note}",
-            long_date(a.dt),
-            a.label,
-            b.label
-        )
+        out.push(' ');
+        out.push_str(&a.label);
+        out.push('–');
     }
+    push_clock_time(&mut out, b.dt, clock);
+    out.push(' ');
+    out.push_str(&b.label);
+    zone.push_note(&mut out);
+    out
 }
 
 /// Whole minutes from `start` to `end`, when both parse and `end` is not before `start`.
@@ -403,27 +417,49 @@ fn month(dt: DateTime) -> &'static str {
     MONTHS[(dt.month() - 1) as usize]
 }
 
-fn long_date(dt: DateTime) -> String {
-    format!("{} {} {} {}", weekday(dt), dt.day(), month(dt), dt.year())
+/// `Tue 17 Feb 2026`.
+fn push_long_date(out: &mut String, dt: DateTime) {
+    out.push_str(weekday(dt));
+    out.push(' ');
+    push_int(out, dt.day().into(), 1);
+    out.push(' ');
+    out.push_str(month(dt));
+    out.push(' ');
+    push_int(out, dt.year().into(), 1);
 }
 
-fn short_date(dt: DateTime) -> String {
-    format!("{} {} {}", weekday(dt), dt.day(), month(dt))
-}
-
-fn clock_time(dt: DateTime, clock: Clock) -> String {
-    let (h, m) = (dt.hour(), dt.minute());
+/// `09:05` or `9:05am`.
+fn push_clock_time(out: &mut String, dt: DateTime, clock: Clock) {
+    let (h, m) = (i32::from(dt.hour()), i32::from(dt.minute()));
     match clock {
-        Clock::H24 => format!("{h:02}:{m:02}"),
-        Clock::H12 => {
-            let suffix = if h < 12 { "am" } else { "pm" };
-            let h12 = match h % 12 {
-                0 => 12,
-                n => n,
-            };
-            format!("{h12}:{m:02}{suffix}")
-        }
+        Clock::H24 => push_int(out, h, 2),
+        Clock::H12 => push_int(out, if h % 12 == 0 { 12 } else { h % 12 }, 1),
     }
+    out.push(':');
+    push_int(out, m, 2);
+    if clock == Clock::H12 {
+        out.push_str(if h < 12 { "am" } else { "pm" });
+    }
+}
+
+/// `n` in decimal with at least `digits` digits, zero-padded, as `format!("{n:0digits$}")`
+/// writes it (a minus sign counts toward the width).
+fn push_int(out: &mut String, n: i32, digits: usize) {
+    let mut text = [b'0'; 12];
+    let mut start = text.len();
+    let mut rest = n.unsigned_abs();
+    while rest > 0 || start == text.len() {
+        start -= 1;
+        text[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let sign = usize::from(n < 0);
+    start = start.min(text.len().saturating_sub(digits.saturating_sub(sign)));
+    if n < 0 {
+        start -= 1;
+        text[start] = b'-';
+    }
+    out.push_str(std::str::from_utf8(&text[start..]).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -717,6 +753,52 @@ mod tests {
             format_range(s, Some(e), &mars, Clock::H24),
             "Tue 17 Feb 2026, 18:00–18:30 UTC (time zone \"Mars/Olympus\" unknown)"
         );
+    }
+
+    #[test]
+    fn the_year_range_is_checked_in_utc_at_its_edges() {
+        for (raw, kept) in [
+            ("1969-12-31T23:59:59Z", false),
+            ("1970-01-01T00:00:00Z", true),
+            ("1970-01-01T00:30:00+01:00", false),
+            ("1969-12-31T23:30:00-01:00", true),
+            ("2200-12-31T23:59:59Z", true),
+            ("2201-01-01T00:00:00Z", false),
+            ("2201-01-01T00:30:00+01:00", true),
+            ("2200-12-31T23:30:00-01:00", false),
+        ] {
+            let ts = parse_instant(raw);
+            assert_eq!(ts.is_some(), kept, "{raw}");
+            if let Some(ts) = ts {
+                let year = TimeZone::UTC.to_datetime(ts).year();
+                assert!((MIN_YEAR..=MAX_YEAR).contains(&year), "{raw}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_padded_as_format_pads_them() {
+        for n in [
+            i32::MIN,
+            -10_000,
+            -123,
+            -5,
+            0,
+            3,
+            9,
+            10,
+            59,
+            99,
+            100,
+            2026,
+            i32::MAX,
+        ] {
+            for digits in 0..6 {
+                let mut out = String::new();
+                push_int(&mut out, n, digits);
+                assert_eq!(out, format!("{n:0digits$}"), "{n} in {digits}");
+            }
+        }
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub fn uid(message: &BookingMessage) -> String {
         .map(single_line)
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| single_line(&b.uid));
-    format!("{original}@{DERIVED_UID_DOMAIN}")
+    [&original, "@", DERIVED_UID_DOMAIN].concat()
 }
 
 fn party(p: &Person) -> Option<Party> {
@@ -153,21 +153,28 @@ fn party(p: &Person) -> Option<Party> {
 /// The event type (when the title is something else), the attendee, the reason of a
 /// cancellation, the notes and the form's answers, then the links.
 fn description(v: &View) -> String {
-    let mut parts: Vec<String> = Vec::new();
+    // One line (or block) per part, pushed into one String.
+    let mut out = String::with_capacity(512);
+    let mut part = |pieces: &[&str]| {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        pieces.iter().for_each(|p| out.push_str(p));
+    };
     if v.title.as_deref().is_some_and(|t| t != v.event) {
-        parts.push(v.event.clone());
+        part(&[&v.event]);
     }
     if v.has_attendee {
-        parts.push(format!("Attendee: {}", v.who));
+        part(&["Attendee: ", &v.who]);
     }
     if let Some(reason) = &v.reason {
-        parts.push(format!("Reason: {reason}"));
+        part(&["Reason: ", reason]);
     }
     if let Some(notes) = &v.notes {
-        parts.push(format!("{}:\n{notes}", v.notes_title));
+        part(&[&v.notes_title, ":\n", notes]);
     }
     for a in &v.answers {
-        parts.push(format!("{} {}", a.text_label(), a.value));
+        part(&[&a.text_label(), " ", &a.value]);
     }
     let l = &v.links;
     for (label, link) in [
@@ -176,8 +183,8 @@ fn description(v: &View) -> String {
         ("Cancel", &l.cancel),
     ] {
         if let Some(link) = link {
-            parts.push(format!("{label}: {link}"));
+            part(&[label, ": ", link]);
         }
     }
-    parts.join("\n")
+    out
 }

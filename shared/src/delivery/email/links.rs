@@ -33,14 +33,15 @@ impl Links {
         if uid.is_empty() {
             return Links::default();
         }
-        let booking = format!("{base}/booking/{uid}");
+        let booking = [&base, "/booking/", &uid].concat();
         let cancelled = message.trigger == BookingTrigger::BookingCancelled;
         Links {
             reschedule: (!cancelled && !b.disable_rescheduling)
-                .then(|| format!("{base}/reschedule/{uid}")),
-            cancel: (!cancelled && !b.disable_cancelling).then(|| format!("{booking}?cancel=true")),
+                .then(|| [&base, "/reschedule/", &uid].concat()),
+            cancel: (!cancelled && !b.disable_cancelling)
+                .then(|| [&booking, "?cancel=true"].concat()),
             confirm: (message.trigger == BookingTrigger::BookingRequested)
-                .then(|| format!("{base}/bookings/unconfirmed")),
+                .then(|| [&base, "/bookings/unconfirmed"].concat()),
             booking: Some(booking),
         }
     }
@@ -71,14 +72,25 @@ pub fn base_url(raw: &str) -> Option<String> {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn path_segment(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    // Unreserved (ASCII) runs are copied whole. A run is never empty when pushed, so it starts
+    // after an encoded character's last byte and ends before an ASCII byte or a character's
+    // first: always between characters.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+            continue;
         }
+        if run < i {
+            out.push_str(&s[run..i]);
+        }
+        run = i + 1;
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
+    out.push_str(&s[run..]);
     out
 }
 
@@ -86,6 +98,34 @@ fn path_segment(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::contract::message::fixtures::booking_created;
+
+    #[test]
+    fn path_segments_are_encoded_byte_by_byte() {
+        let oracle = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        for s in [
+            "",
+            "bkg_8Jq2-x.y~z",
+            "a b/c?d#e",
+            "é",
+            "aé",
+            "éa",
+            "☃é𝄞",
+            "a☃b%c",
+            "%",
+        ] {
+            assert_eq!(path_segment(s), oracle(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn all_links_for_a_new_booking() {

@@ -48,9 +48,9 @@ pub fn describe(raw: &str) -> Option<Location> {
     }
     let number = strip_prefix_ignore_case(raw, "tel:").unwrap_or(raw);
     if looks_like_phone(number) {
-        return Some(Location::text(format!("Phone: {number}")));
+        return Some(Location::text(["Phone: ", number].concat()));
     }
-    Some(Location::text(format!("In person: {raw}")))
+    Some(Location::text(["In person: ", raw].concat()))
 }
 
 /// Whether `s` is an absolute `http://` or `https://` URL with something after the scheme and no
@@ -59,7 +59,12 @@ pub fn is_http_url(s: &str) -> bool {
     let rest =
         strip_prefix_ignore_case(s, "https://").or_else(|| strip_prefix_ignore_case(s, "http://"));
     match rest {
-        Some(rest) => !rest.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()),
+        // Printable ASCII throughout, the usual URL, has neither: one pass over the bytes.
+        Some(rest) => {
+            !rest.is_empty()
+                && (s.bytes().all(|b| b.is_ascii_graphic())
+                    || !s.chars().any(|c| c.is_whitespace() || c.is_control()))
+        }
         None => false,
     }
 }

@@ -73,7 +73,7 @@ impl Row {
     pub fn plain(&self) -> String {
         match (&self.href, self.text.is_empty()) {
             (Some(href), true) => href.clone(),
-            (Some(href), false) => format!("{} {href}", self.text),
+            (Some(href), false) => [self.text.as_str(), " ", href].concat(),
             (None, _) => self.text.clone(),
         }
     }
@@ -92,7 +92,7 @@ impl AnswerView {
         if self.label.ends_with(['?', ':', '.', '!']) {
             self.label.clone()
         } else {
-            format!("{}:", self.label)
+            [self.label.as_str(), ":"].concat()
         }
     }
 }
@@ -148,7 +148,7 @@ impl View {
         );
 
         let notes_title = if booker.is_some() {
-            format!("Notes from {who}")
+            ["Notes from ", who.as_str()].concat()
         } else {
             "Notes".to_owned()
         };
@@ -225,7 +225,10 @@ fn title_is_news(message: &BookingMessage, title: &str, event: &str) -> bool {
     if title == event_type {
         return false;
     }
-    let Some(rest) = title.strip_prefix(&format!("{event_type} between ")) else {
+    let Some(rest) = title
+        .strip_prefix(event_type.as_str())
+        .and_then(|rest| rest.strip_prefix(" between "))
+    else {
         return true;
     };
     let hosts: Vec<String> = [b.organizer.name.as_deref(), b.team.as_deref()]
@@ -237,7 +240,10 @@ fn title_is_news(message: &BookingMessage, title: &str, event: &str) -> bool {
     let is_default = if hosts.is_empty() {
         rest.contains(" and ")
     } else {
-        hosts.iter().any(|h| rest.starts_with(&format!("{h} and ")))
+        hosts.iter().any(|h| {
+            rest.strip_prefix(h.as_str())
+                .is_some_and(|rest| rest.starts_with(" and "))
+        })
     };
     !is_default
 }
@@ -355,7 +361,7 @@ fn place_rows(rows: &mut Rows, message: &BookingMessage) {
     let b = &message.booking;
     if let Some(place) = b.location.as_deref().and_then(location::describe) {
         match place.url {
-            Some(url) => rows.link("Location", &format!("{}:", place.label), url),
+            Some(url) => rows.link("Location", &[place.label.as_str(), ":"].concat(), url),
             None => rows.push("Location", &place.label),
         }
     }
@@ -466,12 +472,15 @@ impl Rows {
     fn finish(mut self) -> Vec<Row> {
         let width = self.0.iter().map(|r| r.label.len()).max().unwrap_or(0) + 2;
         for row in &mut self.0 {
-            let label = if row.label.is_empty() {
-                String::new()
-            } else {
-                format!("{}:", row.label)
-            };
-            row.padded = format!("{label:<width$}");
+            // As `format!("{label:<width$}")` pads (labels are ASCII), without its formatter.
+            let mut padded = String::with_capacity(width);
+            if !row.label.is_empty() {
+                padded.push_str(row.label);
+                padded.push(':');
+            }
+            let pad = width.saturating_sub(padded.chars().count());
+            padded.extend(std::iter::repeat_n(' ', pad));
+            row.padded = padded;
         }
         self.0
     }
@@ -503,24 +512,27 @@ fn subject(
     let about = match &b.booker {
         Some(p) => {
             let person = person_name(p).unwrap_or_else(|| "(unnamed attendee)".to_owned());
-            format!("{event} with {}", cap_chars(&person, SUBJECT_PERSON_CHARS))
+            [&event, " with ", &cap_chars(&person, SUBJECT_PERSON_CHARS)].concat()
         }
-        None if title.is_some() => format!("{event}, no attendee"),
-        None => format!("{event} (no attendee)"),
+        None if title.is_some() => [&event, ", no attendee"].concat(),
+        None => [&event, " (no attendee)"].concat(),
     };
     let head = match title {
-        Some(title) => format!(
-            "{prefix}: {} ({about})",
-            cap_chars(title, SUBJECT_EVENT_CHARS)
-        ),
-        None => format!("{prefix}: {about}"),
+        Some(title) => [
+            prefix,
+            ": ",
+            &cap_chars(title, SUBJECT_EVENT_CHARS),
+            " (",
+            &about,
+            ")",
+        ]
+        .concat(),
+        None => [prefix, ": ", &about].concat(),
     };
     // The time goes last and always fits: the head is cut to what it leaves.
     let tail = b.start.as_deref().map_or_else(String::new, |start| {
-        format!(
-            " — {}",
-            single_line(&cap_chars(&when::format_short(start, zone, clock), 60))
-        )
+        let short = when::format_short(start, zone, clock);
+        [" — ", &single_line(&cap_chars(&short, 60))].concat()
     });
     let head = cap_chars(
         &single_line(&head),
@@ -556,7 +568,7 @@ fn mailbox_text(p: &Person) -> Option<String> {
         .map(single_line)
         .filter(|e| !e.is_empty());
     match (name, email) {
-        (Some(n), Some(e)) if n != e => Some(format!("{n} <{e}>")),
+        (Some(n), Some(e)) if n != e => Some([&n, " <", &e, ">"].concat()),
         (Some(n), _) => Some(n),
         (None, Some(e)) => Some(e),
         (None, None) => p
@@ -584,8 +596,8 @@ fn describe_actor(raw: &str, booker: Option<&Person>, organizer: &Person) -> (St
     };
     match role {
         Some((p, role)) => match p.name.as_deref().map(single_line).filter(|n| !n.is_empty()) {
-            Some(name) => (name.clone(), format!("{name} ({role})")),
-            None => (format!("the {role}"), format!("{raw} ({role})")),
+            Some(name) => (name.clone(), [&name, " (", role, ")"].concat()),
+            None => (["the ", role].concat(), [&raw, " (", role, ")"].concat()),
         },
         None => (raw.clone(), raw),
     }
@@ -617,12 +629,53 @@ fn humanize_label(label: &str) -> String {
 /// Free text (notes, answers, reasons): line breaks kept as `\n`, other control characters
 /// dropped, blank ends trimmed.
 fn block_text(s: &str) -> String {
-    let unified = s.replace("\r\n", "\n").replace('\r', "\n");
-    let cleaned: String = unified
-        .chars()
-        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
-        .collect();
-    cleaned.trim().to_owned()
+    // One pass, copying the text between changes in pieces: everything changed is ASCII or a C1
+    // control (U+0080–U+009F, `C2 80` to `C2 9F` in UTF-8), so pieces end between characters.
+    // The same as replacing CRLF, then CR, by LF and dropping the other controls (tests).
+    // The bytes the match below looks at; everything else is skipped by one table lookup.
+    const SPECIAL: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            table[b] = b != b'\n' as usize && b != b'\t' as usize;
+            b += 1;
+        }
+        table[0x7f] = true;
+        table[0xc2] = true;
+        table
+    };
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        if !SPECIAL[usize::from(bytes[i])] {
+            i += 1;
+            continue;
+        }
+        let (kept, len) = match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => ("\n", 2),
+            b'\r' => ("\n", 1),
+            b'\n' | b'\t' => {
+                i += 1;
+                continue;
+            }
+            0x00..=0x1f | 0x7f => ("", 1),
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => ("", 2),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&s[run..i]);
+        out.push_str(kept);
+        i += len;
+        run = i;
+    }
+    out.push_str(&s[run..]);
+    match out.trim() {
+        trimmed if trimmed.len() == out.len() => out,
+        trimmed => trimmed.to_owned(),
+    }
 }
 
 /// At most `max` characters, the last one an ellipsis when cut.
@@ -650,6 +703,38 @@ mod tests {
         assert_eq!(block_text("  a\r\nb\rc\u{7}\n "), "a\nb\nc");
         assert_eq!(cap_chars("Søren Ølgaard", 5), "Søre…");
         assert_eq!(cap_chars("abc", 3), "abc");
+    }
+
+    /// Every string of up to four characters from an alphabet of each kind `chars` tells apart.
+    fn short_strings(alphabet: &[char]) -> Vec<String> {
+        let mut strings = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(longer);
+        }
+        strings
+    }
+
+    #[test]
+    fn block_text_in_one_pass_as_in_three() {
+        let oracle = |s: &str| {
+            let unified = s.replace("\r\n", "\n").replace('\r', "\n");
+            let cleaned: String = unified
+                .chars()
+                .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+                .collect();
+            cleaned.trim().to_owned()
+        };
+        let alphabet = [
+            'a', ' ', '\r', '\n', '\t', '\u{0}', '\u{7f}', '\u{85}', '\u{9f}', '\u{a0}', 'é',
+            '\u{3000}',
+        ];
+        for s in short_strings(&alphabet) {
+            assert_eq!(block_text(&s), oracle(&s), "{s:?}");
+        }
     }
 
     #[test]
