@@ -260,3 +260,24 @@ mod differential {
         }
     }
 }
+
+/// Payloads larger than the hash's write buffer (4 KiB), with strings longer than it too: the
+/// key is still the reference key.
+#[test]
+fn the_key_of_a_large_payload_is_the_reference_key() {
+    let mut payload = serde_json::json!({ "uid": "u-large" });
+    for i in 0..200 {
+        payload[format!("k{i:03}")] = serde_json::json!(format!("{i} ").repeat(i % 40));
+    }
+    payload["long"] = serde_json::json!("x\u{e9}\"".repeat(5000));
+    payload["nested"] = serde_json::json!([{"b": "y".repeat(4095), "a": 1.5}, "z".repeat(4097)]);
+    let body = serde_json::json!({ "triggerEvent": "BOOKING_CREATED", "payload": payload });
+    let body = serde_json::to_vec(&body).unwrap();
+    assert!(body.len() > 40_000);
+    assert_eq!(
+        key_of(&body),
+        reference_key("BOOKING_CREATED", &payload),
+        "a payload of {} bytes",
+        body.len()
+    );
+}

@@ -212,7 +212,42 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 /// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash, never
 /// built as a string (bit-identical to hashing the text of [`write_canonical`]).
 pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
-    key_of(trigger, |h| write_canonical(payload, h))
+    key_of(trigger, |h| {
+        let mut sink = HashSink {
+            buffered: Vec::with_capacity(HashSink::CHUNK),
+            hash: h,
+        };
+        write_canonical(payload, &mut sink);
+        sink.flush();
+    })
+}
+
+/// Feeds the hash in chunks: the canonical form is written a few bytes at a time, and each
+/// `Sha256::update` has a fixed cost. Memory stays bounded whatever the payload's size.
+struct HashSink<'h> {
+    buffered: Vec<u8>,
+    hash: &'h mut Sha256,
+}
+
+impl HashSink<'_> {
+    const CHUNK: usize = 4096;
+
+    fn update(&mut self, bytes: impl AsRef<[u8]>) {
+        let bytes = bytes.as_ref();
+        if self.buffered.len() + bytes.len() > Self::CHUNK {
+            self.flush();
+        }
+        if bytes.len() >= Self::CHUNK {
+            self.hash.update(bytes);
+        } else {
+            self.buffered.extend_from_slice(bytes);
+        }
+    }
+
+    fn flush(&mut self) {
+        self.hash.update(&self.buffered);
+        self.buffered.clear();
+    }
 }
 
 fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String {
@@ -232,7 +267,7 @@ fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String 
 /// value, every string is written as serde_json escapes it, every number as serde_json reads
 /// and writes it (`1E2` → `100.0`). The first ledger rows were keyed by exactly that text, and
 /// `shared/tests/key_golden.rs` holds it.
-fn write_canonical(v: &Json, h: &mut Sha256) {
+fn write_canonical(v: &Json, h: &mut HashSink) {
     match v {
         Json::Object(entries) => {
             let mut sorted: Vec<(Cow<str>, &JsonStr, &Json)> =
@@ -274,7 +309,7 @@ fn write_canonical(v: &Json, h: &mut Sha256) {
 
 /// A JSON string as serde_json writes it. Most are written without an escape, and serde_json
 /// escapes only `"`, `\\` and control characters: those go into the hash as they are.
-fn write_str(s: &JsonStr, h: &mut Sha256) {
+fn write_str(s: &JsonStr, h: &mut HashSink) {
     if s.is_plain() {
         h.update(b"\"");
         h.update(s.raw().as_bytes());
