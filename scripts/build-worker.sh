@@ -19,7 +19,13 @@ export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 cd "$root/$crate"
-worker-build --release
+# The consumer has its own profile (Cargo.toml: the core at opt-level 3, which its budget allows);
+# the producer is built for size.
+if [ "$crate" = consumer ]; then
+  worker-build --profile release-consumer
+else
+  worker-build --release
+fi
 
 # worker-build keeps the wasm name section (function names for panic stack traces): about a
 # fifth of the gzip size, and startup time grows with the module. Strip it; a panic is a bug the
