@@ -9,8 +9,9 @@ use shared::ingress::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
 use shared::ingress::signature::{SECRET_ENV, SIGNATURE_HEADER};
 use shared::ingress::{self, BodyRead, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine};
-use worker::js_sys::{Date as JsDate, JSON};
+use worker::js_sys::{Date as JsDate, Uint8Array, JSON};
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::*;
 
@@ -44,23 +45,26 @@ pub async fn fetch(
     ctx: worker::worker_sys::Context,
 ) -> std::result::Result<JsValue, JsValue> {
     let ctx = Context::new(ctx);
-    let reply = handle(Request::from(req), &env, &ctx).await;
+    let reply = handle(&req, &env, &ctx).await;
     respond(&reply).map(JsValue::from)
 }
 
-async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
+/// Works on the runtime's `Request` directly: `worker::Request` would also read the request's
+/// `cf` object, which the runtime builds anew for each request, and which nothing here uses.
+async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
     let started = JsDate::now();
     let level = settings::log_level(env);
     let logger = Logger { level, env, ctx };
-    let method = req.method().to_string();
-    let path = req.path();
-    let route = ingress::route(&method, &path);
+    let method = req.method();
+    let url = req.url();
+    let path = ingress::url_path(&url);
+    let route = ingress::route(&method, path);
     let (reply, mut line) = match route {
-        Route::Webhook => handle_webhook(&mut req, env, &logger).await,
-        Route::Health => health(&req, env, &logger),
-        Route::Replay => handle_replay(&mut req, env).await,
+        Route::Webhook => handle_webhook(req, env, &logger).await,
+        Route::Health => health(req, env, &logger),
+        Route::Replay => handle_replay(req, env).await,
         _ => (
-            Reply::for_route(route, &method, &path)
+            Reply::for_route(route, &method, path)
                 .unwrap_or_else(|| Reply::error(404, "not_found", "Nothing here.")),
             LogLine::new(Level::Warn, "request_refused").with("method", method.as_str()),
         ),
@@ -72,7 +76,11 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Reply {
     reply
 }
 
-async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
+async fn handle_webhook(
+    req: &web_sys::Request,
+    env: &Env,
+    logger: &Logger<'_>,
+) -> (Reply, LogLine) {
     let rejected = |reply: Reply| (reply, LogLine::new(Level::Warn, "webhook_rejected"));
     let body = match read_body_capped(req, MAX_BODY_BYTES).await {
         Ok(body) => body,
@@ -85,7 +93,7 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
         logger
             .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", problem));
     }
-    let signature = req.headers().get(SIGNATURE_HEADER).ok().flatten();
+    let signature = header(req, SIGNATURE_HEADER);
     let received_at = String::from(JsDate::new_0().to_iso_string());
 
     match ingress::accept_webhook(&secrets, signature.as_deref(), &body, &received_at) {
@@ -129,7 +137,7 @@ async fn handle_webhook(req: &mut Request, env: &Env, logger: &Logger<'_>) -> (R
 
 /// `GET /healthz`: `ok`, `incomplete` or `degraded` for anyone; which settings are present
 /// (never their values) only with the admin token. The log line names the problems.
-fn health(req: &Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
+fn health(req: &web_sys::Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
     let secrets = webhook_secrets(env, logger);
     let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
     let mut weaknesses: Vec<String> = secrets.weakness().into_iter().collect();
@@ -143,7 +151,7 @@ fn health(req: &Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
         ],
         weaknesses,
     };
-    let authorization = req.headers().get("Authorization").ok().flatten();
+    let authorization = header(req, "Authorization");
     let detail = replay::authorize(token.as_deref(), authorization.as_deref()).is_ok();
     (
         health.reply(env!("CARGO_PKG_VERSION"), detail),
@@ -153,10 +161,10 @@ fn health(req: &Request, env: &Env, logger: &Logger<'_>) -> (Reply, LogLine) {
 
 /// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::ingress::replay`),
 /// in `sendBatch` calls the queue accepts, each item reported.
-async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
+async fn handle_replay(req: &web_sys::Request, env: &Env) -> (Reply, LogLine) {
     let refused = |reply: Reply| (reply, LogLine::new(Level::Warn, "replay_refused"));
     let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
-    let authorization = req.headers().get("Authorization").ok().flatten();
+    let authorization = header(req, "Authorization");
     if let Err(reply) = replay::authorize(token.as_deref(), authorization.as_deref()) {
         let (reply, mut line) = refused(reply);
         if let Some(why) = replay::token_problem(token.as_deref()) {
@@ -202,12 +210,16 @@ async fn handle_replay(req: &mut Request, env: &Env) -> (Reply, LogLine) {
 /// broke off (answered `body_read_failed`, not 413). How is `BodyRead`'s decision: a declared
 /// oversize body is refused unread, a declared length is read in one copy (`arrayBuffer`), and
 /// only a body without one is streamed.
-async fn read_body_capped(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
-    let declared = req.headers().get("Content-Length").ok().flatten();
-    match BodyRead::plan(declared.as_deref(), max) {
+async fn read_body_capped(
+    req: &web_sys::Request,
+    max: usize,
+) -> std::result::Result<Vec<u8>, bool> {
+    match BodyRead::plan(header(req, "Content-Length").as_deref(), max) {
         BodyRead::TooLarge => Err(true),
         BodyRead::Whole => {
-            let body = req.bytes().await.map_err(|_| false)?;
+            let read = req.array_buffer().map_err(|_| false)?;
+            let buffer = JsFuture::from(read).await.map_err(|_| false)?;
+            let body = Uint8Array::new(&buffer).to_vec();
             // The runtime ends a body at its declared length; this only guards that.
             if body.len() > max {
                 return Err(true);
@@ -219,11 +231,12 @@ async fn read_body_capped(req: &mut Request, max: usize) -> std::result::Result<
 }
 
 /// Streams a body without a declared length, stopping as soon as it passes `max`.
-async fn read_chunked(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
+async fn read_chunked(req: &web_sys::Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
     // No body at all reads as an empty one (then refused by the signature check).
-    let Ok(mut stream) = req.stream() else {
+    let Some(body) = req.body() else {
         return Ok(Vec::new());
     };
+    let mut stream = ByteStream::from(body);
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| false)?;
@@ -268,6 +281,11 @@ async fn enqueue_batch(env: &Env, messages: &[(usize, String)]) -> Result<()> {
         batch.push(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json));
     }
     queue.send_raw_batch(batch).await
+}
+
+/// A request header's value, if present.
+fn header(req: &web_sys::Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
 }
 
 fn respond(reply: &Reply) -> std::result::Result<web_sys::Response, JsValue> {

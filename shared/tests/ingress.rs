@@ -576,3 +576,26 @@ fn a_body_is_read_whole_when_its_length_is_declared_within_the_limit() {
         );
     }
 }
+
+#[test]
+fn the_path_is_read_from_the_request_url() {
+    use shared::ingress::url_path;
+    for (url, path) in [
+        (
+            "https://hooks.example.com/api/calcom-webhook",
+            "/api/calcom-webhook",
+        ),
+        (
+            "http://127.0.0.1:8787/api/calcom-webhook?x=1",
+            "/api/calcom-webhook",
+        ),
+        ("https://a.example/healthz#top", "/healthz"),
+        ("https://a.example/", "/"),
+        ("https://a.example", "/"),
+        ("https://a.example?q=/x", "/"),
+        ("https://a.example/a%3Fb/c?d", "/a%3Fb/c"),
+        ("not a url", "/"),
+    ] {
+        assert_eq!(url_path(url), path, "{url}");
+    }
+}

@@ -50,6 +50,23 @@ pub enum Route {
     NotFound,
 }
 
+/// The path of a request's URL as the runtime serializes it (`https://host/path?query`): the
+/// first `/` after the host starts it, and `?` or `#` ends it (inside a path they are always
+/// percent-encoded). Read without a URL parser, which the producer's size budget cannot afford.
+pub fn url_path(url: &str) -> &str {
+    let Some(host) = url.find("://").map(|i| i + 3) else {
+        return "/";
+    };
+    let rest = &url[host..];
+    let Some(path) = rest.find(['/', '?', '#']).map(|i| &rest[i..]) else {
+        return "/";
+    };
+    if !path.starts_with('/') {
+        return "/";
+    }
+    &path[..path.find(['?', '#']).unwrap_or(path.len())]
+}
+
 /// Cal.com posts without following redirects, so the trailing-slash form is served as is.
 pub fn route(method: &str, path: &str) -> Route {
     let path = path
