@@ -207,9 +207,9 @@ async fn handle_replay(req: &web_sys::Request, env: &Env) -> (Reply, LogLine) {
 }
 
 /// Reads at most `max` bytes: `Err(true)` when the body is larger, `Err(false)` when the upload
-/// broke off (answered `body_read_failed`, not 413). How is `BodyRead`'s decision: a declared
-/// oversize body is refused unread, a declared length is read in one copy (`arrayBuffer`), and
-/// only a body without one is streamed.
+/// broke off (answered `body_read_failed`, not 413). `BodyRead` decides how: a declared oversize
+/// body is refused unread, a declared length is read in one copy (`arrayBuffer`), and only a
+/// body without one is streamed.
 async fn read_body_capped(
     req: &web_sys::Request,
     max: usize,

@@ -13,7 +13,7 @@ use worker::Env;
 
 use crate::log::Logger;
 
-/// A setting's last text and what it parsed to.
+/// A setting's last text (the same text `env` holds, kept to compare) and what it parsed to.
 type Memo<T> = RefCell<Option<(String, Rc<T>)>>;
 
 thread_local! {
