@@ -201,16 +201,18 @@ pub fn parse_delivery_for_queue(
     Ok((Delivery::Booking(Box::new(message)), Some(json)))
 }
 
-/// Hashes the trigger and the payload (canonical JSON, see [`canonical_json`]). A repeat of one
-/// delivery (Cal.com's queued retry, a proxy) carries the same payload, so it gets the same key
-/// even when `createdAt` differs or a proxy re-encoded the JSON; a new seat on a seated event changes the attendee list, and a confirmation
-/// (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so those get new keys.
+/// Hashes the trigger and the payload's text as given. The producer hashes the payload's
+/// canonical form ([`payload_key`], see [`write_canonical`]): a repeat of one delivery (Cal.com's
+/// queued retry, a proxy) carries the same payload, so it gets the same key even when `createdAt`
+/// differs or a proxy re-encoded the JSON; a new seat on a seated event changes the attendee
+/// list, and a confirmation (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so
+/// those get new keys.
 pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
     key_of(trigger, |h| h.update(raw_payload.as_bytes()))
 }
 
-/// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash, never
-/// built as a string (bit-identical to hashing the text of [`write_canonical`]).
+/// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash in
+/// chunks, never built whole (bit-identical to hashing the text [`write_canonical`] writes).
 pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
     key_of(trigger, |h| {
         let mut sink = HashSink {
