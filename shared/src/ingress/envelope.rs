@@ -202,7 +202,7 @@ pub fn parse_delivery_for_queue(
 }
 
 /// Hashes the trigger and the payload's text as given. The producer hashes the payload's
-/// canonical form ([`payload_key`], see [`write_canonical`]): a repeat of one delivery (Cal.com's
+/// canonical form ([`payload_key`], see `write_canonical`): a repeat of one delivery (Cal.com's
 /// queued retry, a proxy) carries the same payload, so it gets the same key even when `createdAt`
 /// differs or a proxy re-encoded the JSON; a new seat on a seated event changes the attendee
 /// list, and a confirmation (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so
@@ -212,7 +212,7 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 }
 
 /// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash in
-/// chunks, never built whole (bit-identical to hashing the text [`write_canonical`] writes).
+/// chunks, never built whole (bit-identical to hashing the text `write_canonical` writes).
 pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
     key_of(trigger, |h| {
         let mut sink = HashSink {
