@@ -6,7 +6,7 @@
 //! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
 //! - [`envelope`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
 //! - [`payload`]: tolerant extraction of a booking from Cal.com's payload.
-//! - [`json`]: the one-pass JSON reader both of those use (slices of the body, no copies).
+//! - [`json`](mod@json): the one-pass JSON reader both of those use (slices of the body, no copies).
 //! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue.
 //!
 //! It writes messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
