@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds one worker crate (producer or consumer) to <crate>/build/ with worker-build, offline:
+# Builds one worker crate (producer, consumer or replay) to <crate>/build/ with worker-build, offline:
 # worker-build would otherwise download wasm-bindgen, wasm-opt and esbuild from the internet.
 # The tools come from `scripts/setup.sh` (cargo install + npm ci). Paths must be absolute:
 # worker-build resolves them from its own working directory and silently falls back to
 # downloading on a miss.
 set -euo pipefail
-crate="${1:?usage: build-worker.sh producer|consumer}"
+crate="${1:?usage: build-worker.sh producer|consumer|replay}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "build-worker: '$1' not found; run scripts/setup.sh first" >&2; exit 1; }; }
@@ -19,13 +19,8 @@ export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 cd "$root/$crate"
-# The consumer has its own profile (Cargo.toml: the core at opt-level 3, which its budget allows);
-# the producer is built for size.
-if [ "$crate" = consumer ]; then
-  worker-build --profile release-consumer
-else
-  worker-build --release
-fi
+# The release profile: size first, the core (`shared`) at full speed (Cargo.toml).
+worker-build --release
 
 # worker-build keeps the wasm name section (function names for panic stack traces): about a
 # fifth of the gzip size, and startup time grows with the module. Strip it; a panic is a bug the

@@ -11,7 +11,7 @@
 #   DEV_STUB_PORT=8025       the SendGrid stub's port (its inbox at http://127.0.0.1:$DEV_STUB_PORT/)
 #   DEV_SKIP_SETUP=1         skip scripts/setup.sh (tools already installed)
 #   DEV_PIPELINE_BIN=PATH    run this already built pipeline binary instead of `cargo run`
-#   E2E_SKIP_BUILD=1         do not rebuild the workers (producer/build, consumer/build are current)
+#   E2E_SKIP_BUILD=1         do not rebuild the workers (producer/, consumer/, replay/ build/ are current)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

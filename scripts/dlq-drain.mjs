@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Drains the dead-letter queue through Cloudflare's HTTP pull API into the producer's
-// POST /admin/replay, and acks only what the producer accepted. Node 18+ (global fetch), no
+// Drains the dead-letter queue through Cloudflare's HTTP pull API into the replay worker's
+// POST /admin/replay, and acks only what it accepted. Node 18+ (global fetch), no
 // dependencies. See docs/OPERATIONS.md, "Inspect and replay the dead-letter queue".
 //
 //   node scripts/dlq-drain.mjs [--dry-run] [--max N] [--batch-size N] [--visibility-timeout-secs S]
@@ -10,14 +10,15 @@
 //   CLOUDFLARE_API_TOKEN    an API token with Queues Edit (pulling and acking both write)
 //   DLQ_ID                  the id (not the name) of booking-events-dlq:
 //                           npx wrangler queues info booking-events-dlq
-//   PRODUCER_URL            where the producer answers, e.g. https://example.com
-//   ADMIN_TOKEN             the producer's ADMIN_TOKEN secret (not needed with --dry-run)
+//   REPLAY_URL              where the replay worker answers (wrangler.replay.toml), e.g.
+//                           https://calcom-booking-replay.<subdomain>.workers.dev
+//   ADMIN_TOKEN             the replay worker's ADMIN_TOKEN secret (not needed with --dry-run)
 //   CLOUDFLARE_API_BASE     default https://api.cloudflare.com/client/v4 (tests point it at a stub)
 //
 // Order of work, per batch: pull (the batch is hidden for the visibility timeout) → replay →
 // ack what was replayed. A crash between replay and ack leaves those messages in the DLQ, and
 // replaying them again later sends nothing twice (the consumer's delivery ledger). A message the
-// producer rejects is not acked: it stays hidden until its lease runs out, then is back in the DLQ
+// replay worker rejects is not acked: it stays hidden until its lease runs out, then is back in the DLQ
 // for a person to look at. --dry-run lists the messages and hands them straight back.
 //
 // Exit status: 0 all pulled messages replayed (or listed), 1 an error (nothing of the failed
@@ -58,14 +59,19 @@ function fail(status, message) {
 
 function environment(dryRun) {
   const names = ["CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "DLQ_ID"];
-  if (!dryRun) names.push("PRODUCER_URL", "ADMIN_TOKEN");
+  if (!dryRun) names.push("REPLAY_URL", "ADMIN_TOKEN");
   const missing = names.filter((name) => !process.env[name]);
-  if (missing.length > 0) fail(2, `set ${missing.join(", ")} (see the top of this script)`);
+  // The producer served /admin/replay before the replay worker did: say where it went.
+  const moved =
+    missing.includes("REPLAY_URL") && process.env.PRODUCER_URL
+      ? "; PRODUCER_URL is no longer used: /admin/replay is the replay worker's (wrangler.replay.toml)"
+      : "";
+  if (missing.length > 0) fail(2, `set ${missing.join(", ")} (see the top of this script)${moved}`);
   const base = (process.env.CLOUDFLARE_API_BASE || "https://api.cloudflare.com/client/v4").replace(/\/+$/, "");
   return {
     queueUrl: `${base}/accounts/${process.env.CLOUDFLARE_ACCOUNT_ID}/queues/${process.env.DLQ_ID}/messages`,
     apiToken: process.env.CLOUDFLARE_API_TOKEN,
-    replayUrl: `${(process.env.PRODUCER_URL || "").replace(/\/+$/, "")}/admin/replay`,
+    replayUrl: `${(process.env.REPLAY_URL || "").replace(/\/+$/, "")}/admin/replay`,
     adminToken: process.env.ADMIN_TOKEN,
   };
 }
@@ -143,9 +149,9 @@ function describe(record) {
   return `${record.id}  attempts ${record.attempts}  ${age}  ${original.trigger ?? "?"}  booking ${uid}  key ${original.key ?? "?"}  reason: ${reason}`;
 }
 
-/// The producer reads at most 13 MiB per replay request (MAX_REPLAY_BODY_BYTES); pulled records
+/// The replay worker reads at most 13 MiB per replay request (MAX_REPLAY_BODY_BYTES); pulled records
 /// of up to 128 KB (base64: a third more) could exceed that at 100 per batch, so a batch is posted
-/// in parts of at most 12 MB. The producer itself splits each part into sendBatch calls within
+/// in parts of at most 12 MB. It splits each part into sendBatch calls within
 /// the queue's limits (100 messages, 256 KB) and reports every item.
 const MAX_REPLAY_REQUEST_BYTES = 12_000_000;
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: set-up, release build of both workers, then the
+# The whole test suite on a fresh machine: set-up, release build of the three workers, then the
 # workspace's tests (unit tests of the pure core, the SendGrid stub's own tests, and end-to-end
 # tests that run the real workers in workerd through `wrangler dev`).
 set -euo pipefail
@@ -15,7 +15,7 @@ echo; echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo; echo "==> building the workers (release, wasm)"
-for crate in producer consumer; do
+for crate in producer consumer replay; do
   bash scripts/build-worker.sh "$crate"
 done
 

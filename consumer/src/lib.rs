@@ -9,7 +9,6 @@
 mod ledger;
 mod log;
 mod queue_message;
-mod report;
 mod send;
 
 use shared::delivery::protocol::{Action, Background, Batch, Event, Settlement, Step};
@@ -45,6 +44,7 @@ pub async fn queue(
     let ctx = Context::new(ctx);
     let config = Settings::from_lookup(|name| lookup(&env, name));
     let logger = Logger {
+        worker: log::WORKER,
         level: log_level(&env),
         env: &env,
         ctx: &ctx,
@@ -114,7 +114,7 @@ async fn record_in_background(env: Env, level: Level, jobs: Vec<Background>) {
             }
         }
         if !written {
-            log::emit_detached(&env, level, &job.gave_up).await;
+            shell::log::emit_detached(log::WORKER, &env, level, &job.gave_up).await;
         }
     }
 }

@@ -4,24 +4,20 @@
 //! message to the `booking-events` queue when told to, and writes the JSON answer. Every decision
 //! lives in `shared`, where it is unit-tested natively.
 
-use futures_util::StreamExt;
-use shared::ingress::replay::{self, ADMIN_TOKEN_ENV, MAX_REPLAY_BODY_BYTES};
+use shared::ingress::replay::{self, ADMIN_TOKEN_ENV};
 use shared::ingress::signature::{SECRET_ENV, SIGNATURE_HEADER};
-use shared::ingress::{self, BodyRead, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
+use shared::ingress::{self, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine};
-use worker::js_sys::{Date as JsDate, Uint8Array, JSON};
+use shell::body::{header, read_capped, Unread};
+use shell::error::describe;
+use shell::log::Logger;
+use worker::js_sys::Date as JsDate;
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::*;
 
-mod error;
-mod log;
-mod report;
 mod settings;
 
-use crate::error::describe;
-use crate::log::Logger;
 use crate::settings::webhook_secrets;
 
 /// Producer binding of the `booking-events` queue.
@@ -46,15 +42,19 @@ pub async fn fetch(
 ) -> std::result::Result<JsValue, JsValue> {
     let ctx = Context::new(ctx);
     let reply = handle(&req, &env, &ctx).await;
-    respond(&reply).map(JsValue::from)
+    shell::reply::respond(&reply).map(JsValue::from)
 }
 
 /// Works on the runtime's `Request` directly: `worker::Request` would also read the request's
 /// `cf` object, which the runtime builds anew for each request, and which nothing here uses.
 async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
     let started = JsDate::now();
-    let level = settings::log_level(env);
-    let logger = Logger { level, env, ctx };
+    let logger = Logger {
+        worker: "producer",
+        level: shell::settings::log_level(env),
+        env,
+        ctx,
+    };
     let method = req.method();
     let url = req.url();
     let path = ingress::url_path(&url);
@@ -62,7 +62,6 @@ async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
     let (reply, mut line) = match route {
         Route::Webhook => handle_webhook(req, env, &logger).await,
         Route::Health => health(req, env, &logger),
-        Route::Replay => handle_replay(req, env).await,
         _ => (
             Reply::for_route(route, &method, path)
                 .unwrap_or_else(|| Reply::error(404, "not_found", "Nothing here.")),
@@ -82,10 +81,10 @@ async fn handle_webhook(
     logger: &Logger<'_>,
 ) -> (Reply, LogLine) {
     let rejected = |reply: Reply| (reply, LogLine::new(Level::Warn, "webhook_rejected"));
-    let body = match read_body_capped(req, MAX_BODY_BYTES).await {
+    let body = match read_capped(req, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(true) => return rejected(Reply::body_too_large()),
-        Err(false) => return rejected(Reply::body_read_failed()),
+        Err(Unread::TooLarge) => return rejected(Reply::body_too_large()),
+        Err(Unread::Broken) => return rejected(Reply::body_read_failed()),
     };
     let secrets = webhook_secrets(env, logger);
     if secrets.is_empty() {
@@ -159,95 +158,6 @@ fn health(req: &web_sys::Request, env: &Env, logger: &Logger<'_>) -> (Reply, Log
     )
 }
 
-/// `POST /admin/replay`: dead letters back onto `booking-events` (see `shared::ingress::replay`),
-/// in `sendBatch` calls the queue accepts, each item reported.
-async fn handle_replay(req: &web_sys::Request, env: &Env) -> (Reply, LogLine) {
-    let refused = |reply: Reply| (reply, LogLine::new(Level::Warn, "replay_refused"));
-    let token = env.secret(ADMIN_TOKEN_ENV).ok().map(|s| s.to_string());
-    let authorization = header(req, "Authorization");
-    if let Err(reply) = replay::authorize(token.as_deref(), authorization.as_deref()) {
-        let (reply, mut line) = refused(reply);
-        if let Some(why) = replay::token_problem(token.as_deref()) {
-            line.set("reason", why);
-        }
-        return (reply, line);
-    }
-    let body = match read_body_capped(req, MAX_REPLAY_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(true) => {
-            return refused(Reply::error(
-                413,
-                "body_too_large",
-                "Replay at most 100 messages per request.",
-            ))
-        }
-        Err(false) => return refused(Reply::body_read_failed()),
-    };
-    let plan = match replay::plan(&body) {
-        Ok(plan) => plan,
-        Err(reply) => return refused(reply),
-    };
-    let mut unsent = Vec::new();
-    let mut error = None;
-    for batch in plan.batches() {
-        if let Err(e) = enqueue_batch(env, &plan.messages[batch.clone()]).await {
-            unsent.extend(batch);
-            error = Some(describe(&e));
-        }
-    }
-    let reply = plan.reply(&unsent);
-    let mut line = match error {
-        Some(e) => LogLine::new(Level::Error, "replay_queue_failed").with("error", e),
-        None => LogLine::new(Level::Info, "replay_queued"),
-    };
-    line.set("replayed", plan.messages.len() - unsent.len());
-    line.set("rejected", plan.rejected.len());
-    line.set("failed", unsent.len());
-    (reply, line)
-}
-
-/// Reads at most `max` bytes: `Err(true)` when the body is larger, `Err(false)` when the upload
-/// broke off (answered `body_read_failed`, not 413). `BodyRead` decides how: a declared oversize
-/// body is refused unread, a declared length is read in one copy (`arrayBuffer`), and only a
-/// body without one is streamed.
-async fn read_body_capped(
-    req: &web_sys::Request,
-    max: usize,
-) -> std::result::Result<Vec<u8>, bool> {
-    match BodyRead::plan(header(req, "Content-Length").as_deref(), max) {
-        BodyRead::TooLarge => Err(true),
-        BodyRead::Whole => {
-            let read = req.array_buffer().map_err(|_| false)?;
-            let buffer = JsFuture::from(read).await.map_err(|_| false)?;
-            let body = Uint8Array::new(&buffer).to_vec();
-            // The runtime ends a body at its declared length; this only guards that.
-            if body.len() > max {
-                return Err(true);
-            }
-            Ok(body)
-        }
-        BodyRead::Chunked => read_chunked(req, max).await,
-    }
-}
-
-/// Streams a body without a declared length, stopping as soon as it passes `max`.
-async fn read_chunked(req: &web_sys::Request, max: usize) -> std::result::Result<Vec<u8>, bool> {
-    // No body at all reads as an empty one (then refused by the signature check).
-    let Some(body) = req.body() else {
-        return Ok(Vec::new());
-    };
-    let mut stream = ByteStream::from(body);
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| false)?;
-        if body.len() + chunk.len() > max {
-            return Err(true);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// Sends the message's JSON as a `text` message, retrying briefly. Serialized once, in Rust: the
 /// queue takes the string as it is (a `json` message would be parsed into a JS object and
 /// serialized again). The dashboard previews `text` bodies too, and every reader (the consumer,
@@ -269,34 +179,4 @@ async fn enqueue(env: &Env, json: &str) -> Result<()> {
         }
     }
     Err(last_error.unwrap_or_else(|| Error::RustError("queue send failed".into())))
-}
-
-/// Sends replayed originals in one `sendBatch` (within the queue's limits, as
-/// `ReplayPlan::batches` guarantees).
-async fn enqueue_batch(env: &Env, messages: &[(usize, String)]) -> Result<()> {
-    let queue = env.queue(QUEUE_BINDING)?;
-    let mut batch = Vec::with_capacity(messages.len());
-    for (_, json) in messages {
-        let body = JSON::parse(json).map_err(|_| Error::RustError("message is not JSON".into()))?;
-        batch.push(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json));
-    }
-    queue.send_raw_batch(batch).await
-}
-
-/// A request header's value, if present.
-fn header(req: &web_sys::Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
-fn respond(reply: &Reply) -> std::result::Result<web_sys::Response, JsValue> {
-    let headers = web_sys::Headers::new()?;
-    headers.set("Content-Type", "application/json")?;
-    headers.set("Cache-Control", "no-store")?;
-    if let Some(allow) = reply.allow {
-        headers.set("Allow", allow)?;
-    }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(reply.status);
-    init.set_headers(&headers);
-    web_sys::Response::new_with_opt_str_and_init(Some(&reply.body_text()), &init)
 }

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use shared::contract::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES};
 use shared::ingress::envelope::{idempotency_key, parse_delivery, BodyError, Delivery};
 use shared::ingress::signature::{sign, WebhookSecrets};
-use shared::ingress::{accept_webhook, route, Health, Ingress, Reply, Route};
+use shared::ingress::{accept_webhook, replay, route, Health, Ingress, Reply, Route};
 
 const SECRET: &str = "whsec_test_only_secret";
 const NOW: &str = "2026-02-10T17:03:13.000Z";
@@ -487,11 +487,23 @@ fn health_and_replay_routes() {
         route("POST", "/healthz"),
         Route::MethodNotAllowed { allow: "GET" }
     );
-    assert_eq!(route("POST", "/admin/replay"), Route::Replay);
-    assert_eq!(
-        route("GET", "/admin/replay"),
-        Route::MethodNotAllowed { allow: "POST" }
-    );
+    // The replay worker serves /admin/replay; the producer says so instead of a bare 404.
+    for method in ["POST", "GET"] {
+        assert_eq!(route(method, "/admin/replay"), Route::ReplayElsewhere);
+        let reply = Reply::for_route(Route::ReplayElsewhere, method, "/admin/replay").unwrap();
+        assert_eq!(reply.status, 404);
+        assert!(reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("replay worker (wrangler.replay.toml)"));
+    }
+    assert_eq!(replay::route("POST", "/admin/replay"), Ok(()));
+    assert_eq!(replay::route("POST", "/admin/replay/"), Ok(()));
+    let refused = replay::route("GET", "/admin/replay").unwrap_err();
+    assert_eq!((refused.status, refused.allow), (405, Some("POST")));
+    let refused = replay::route("POST", "/api/calcom-webhook").unwrap_err();
+    assert_eq!(refused.status, 404);
+    assert_eq!(refused.body["error"], "not_found");
 
     let health = |secret: bool, weaknesses: &[&str]| Health {
         checks: vec![("CALCOM_WEBHOOK_SECRET", secret), ("BOOKING_QUEUE", true)],

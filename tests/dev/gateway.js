@@ -2,8 +2,9 @@
 // messages on the queue without authentication.
 //
 // With several configs in one `wrangler dev`, only the first is served on the port, so this
-// worker goes first and forwards every ordinary request, unchanged, to the producer through a
-// service binding. It adds what tests and a person running the pipeline locally need:
+// worker goes first and forwards every ordinary request, unchanged, through a service binding:
+// /admin/* to the replay worker (in production it has a URL of its own), everything else to the
+// producer. It adds what tests and a person running the pipeline locally need:
 //   POST /__dev/enqueue[?type=json|text]  put the raw body on booking-events (a "pasted" message)
 //   queue consumer of booking-events-dlq  posts what was dead-lettered to the stub
 //     (Miniflare drops messages of a queue without a consumer; in production nothing consumes the
@@ -27,6 +28,9 @@ export default {
       }
       await env.BOOKING_QUEUE.send(body, { contentType: type });
       return Response.json({ status: "enqueued", contentType: type }, { status: 202 });
+    }
+    if (url.pathname.startsWith("/admin/")) {
+      return env.REPLAY.fetch(request);
     }
     return env.PRODUCER.fetch(request);
   },

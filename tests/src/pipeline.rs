@@ -3,7 +3,8 @@
 //! The harness does not touch the developer's `.dev.vars` or build output: it writes its own copies
 //! of the wrangler configs into a temporary folder (absolute `main`, no `[build]` step, test vars
 //! and secrets), builds the workers once per process, and starts one `wrangler dev` with the
-//! dev-only gateway first (the only config served on the port), then the producer and consumer.
+//! dev-only gateway first (the only config served on the port), then the producer, the replay
+//! worker and the consumer.
 //! A watchdog kills wrangler's process group when the test process goes away, however it ends.
 
 use std::collections::BTreeMap;
@@ -139,6 +140,10 @@ impl Pipeline {
             )?);
         }
         configs.push(write_config(&dir, "wrangler.producer.toml", &vars, |_| {})?);
+        if options.with_gateway {
+            // The gateway forwards /admin/* to it.
+            configs.push(write_config(&dir, "wrangler.replay.toml", &vars, |_| {})?);
+        }
         if with_consumer {
             configs.push(write_config(
                 &dir,
@@ -400,7 +405,7 @@ pub fn ensure_built() -> io::Result<()> {
             if std::env::var_os("E2E_SKIP_BUILD").is_some() {
                 return Ok(());
             }
-            for krate in ["producer", "consumer"] {
+            for krate in ["producer", "consumer", "replay"] {
                 let out = Command::new("bash")
                     .arg(repo_root().join("scripts/build-worker.sh"))
                     .arg(krate)

@@ -46,7 +46,11 @@ fn the_consumer_gives_up_exactly_when_the_queue_would() {
 
 #[test]
 fn deployable_configs_carry_no_test_hooks() {
-    for name in ["wrangler.producer.toml", "wrangler.consumer.toml"] {
+    for name in [
+        "wrangler.producer.toml",
+        "wrangler.consumer.toml",
+        "wrangler.replay.toml",
+    ] {
         let text = std::fs::read_to_string(repo_root().join(name)).unwrap();
         let doc: DocumentMut = text.parse().unwrap();
         assert!(
@@ -76,12 +80,17 @@ fn deployable_configs_carry_no_test_hooks() {
             );
         }
     }
-    let producer = config("wrangler.producer.toml");
-    let queue = &producer["queues"]["producers"][0];
-    assert_eq!(
-        (queue["queue"].as_str(), queue["binding"].as_str()),
-        (Some("booking-events"), Some("BOOKING_QUEUE"))
-    );
+    // The producer and the replay worker both send to booking-events, under the binding name
+    // their code reads.
+    for name in ["wrangler.producer.toml", "wrangler.replay.toml"] {
+        let doc = config(name);
+        let queue = &doc["queues"]["producers"][0];
+        assert_eq!(
+            (queue["queue"].as_str(), queue["binding"].as_str()),
+            (Some("booking-events"), Some("BOOKING_QUEUE")),
+            "{name}"
+        );
+    }
 }
 
 /// Every default the consumer falls back to (`RetryPolicy::default()`, `Settings`' constants)

@@ -192,8 +192,8 @@ fn first_deploy(plan: &str, retention: &str) {
         "generated/wrangler.consumer.toml"
     ));
 
-    // The consumer is deployed before the producer, both from the generated configs, and after
-    // the queues and the migrations.
+    // The consumer is deployed before the producer, then the replay worker, all from the
+    // generated configs, and after the queues and the migrations.
     let deploy_consumer = calls
         .iter()
         .position(|c| c[0] == "deploy" && ends_with_config(c, "wrangler.consumer.toml"))
@@ -202,10 +202,20 @@ fn first_deploy(plan: &str, retention: &str) {
         .iter()
         .position(|c| c[0] == "deploy" && ends_with_config(c, "wrangler.producer.toml"))
         .expect("producer deployed");
+    let deploy_replay = calls
+        .iter()
+        .position(|c| c[0] == "deploy" && ends_with_config(c, "wrangler.replay.toml"))
+        .expect("replay worker deployed");
     assert!(
-        migrate < deploy_consumer && deploy_consumer < deploy_producer,
+        migrate < deploy_consumer
+            && deploy_consumer < deploy_producer
+            && deploy_producer < deploy_replay,
         "{calls:?}"
     );
+    assert!(ends_with_config(
+        &calls[deploy_replay],
+        "generated/wrangler.replay.toml"
+    ));
     assert!(ends_with_config(
         &calls[deploy_producer],
         "generated/wrangler.producer.toml"
@@ -248,6 +258,12 @@ fn first_deploy(plan: &str, retention: &str) {
         "webhook URL not printed:\n{}",
         run.stdout
     );
+    assert!(
+        run.stdout
+            .contains("POST https://calcom-booking-replay.standin-sub.workers.dev/admin/replay"),
+        "replay URL not printed:\n{}",
+        run.stdout
+    );
 
     // A second run, with no secrets at hand: creates nothing, asks for nothing, deploys again.
     let before = calls.len();
@@ -270,7 +286,7 @@ fn first_deploy(plan: &str, retention: &str) {
             "re-run called {creating:?}: {rerun:?}"
         );
     }
-    assert_eq!(count(rerun, &["deploy"]), 2, "{rerun:?}");
+    assert_eq!(count(rerun, &["deploy"]), 3, "{rerun:?}");
     let env_after = fs::read_to_string(account.dir.join("deploy.env")).unwrap();
     assert_eq!(env_after, env, "deploy.env unchanged by a re-run");
 }
@@ -376,8 +392,12 @@ fn dry_run_prints_the_whole_plan_and_calls_nothing() {
             .stdout
             .lines()
             .position(|l| l.contains("deploy -c") && l.contains("wrangler.producer.toml"));
+        let replay_line = run
+            .stdout
+            .lines()
+            .position(|l| l.contains("deploy -c") && l.contains("wrangler.replay.toml"));
         assert!(
-            consumer_line.is_some() && consumer_line < producer_line,
+            consumer_line.is_some() && consumer_line < producer_line && producer_line < replay_line,
             "{}",
             run.stdout
         );
@@ -399,11 +419,13 @@ fn tracked_and_generated_configs_pass_wrangler_deploy_dry_run() {
     // The tracked configs run their [build] command (one at a time: each rebuilds its worker's
     // build/). The generated ones carry the same [build]; copies without it check the rest (the
     // absolute paths, the database id, the vars) against the build just made.
-    let mut configs = vec![
-        repo_root().join("wrangler.producer.toml"),
-        repo_root().join("wrangler.consumer.toml"),
+    let names = [
+        "wrangler.producer.toml",
+        "wrangler.consumer.toml",
+        "wrangler.replay.toml",
     ];
-    for name in ["wrangler.producer.toml", "wrangler.consumer.toml"] {
+    let mut configs: Vec<_> = names.iter().map(|n| repo_root().join(n)).collect();
+    for name in names {
         let text = account.generated(name);
         assert!(text.contains("[build]\ncwd = "), "{text}");
         let mut in_build = false;

@@ -1,6 +1,7 @@
 //! The way back from the dead-letter queue through Cloudflare's HTTP pull API:
 //! `scripts/dlq-drain.mjs` pulls from a local stub of that API (`e2e::queues_stub`), posts the
-//! records to the producer's `/admin/replay` in workerd, and acks only what was replayed.
+//! records to the replay worker's `/admin/replay` in workerd (through the dev gateway, which
+//! forwards `/admin/*` to it), and acks only what was replayed.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -38,7 +39,7 @@ impl Drain<'_> {
             .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
             .env("CLOUDFLARE_API_TOKEN", self.api_token)
             .env("DLQ_ID", QUEUE_ID)
-            .env("PRODUCER_URL", self.pipeline.url(""))
+            .env("REPLAY_URL", self.pipeline.url(""))
             .env("ADMIN_TOKEN", self.admin_token)
             .current_dir(Path::new(&repo_root()))
             .output()
@@ -72,7 +73,7 @@ fn dead_letter_for(p: &Pipeline, uid: &str) -> Value {
 }
 
 #[test]
-fn the_drain_replays_what_the_producer_accepts_and_acks_only_that() {
+fn the_drain_replays_what_the_replay_worker_accepts_and_acks_only_that() {
     let mut options = PipelineOptions::default();
     options
         .secrets
@@ -235,13 +236,23 @@ fn bad_arguments_and_missing_settings_are_refused_before_any_request() {
         .env_remove("CLOUDFLARE_ACCOUNT_ID")
         .env_remove("CLOUDFLARE_API_TOKEN")
         .env_remove("DLQ_ID")
-        .env_remove("PRODUCER_URL")
+        .env_remove("REPLAY_URL")
         .env_remove("ADMIN_TOKEN")
+        // Set as for the drain of old, when the producer served /admin/replay.
+        .env("PRODUCER_URL", "http://127.0.0.1:9")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains(
-        "set CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, DLQ_ID, PRODUCER_URL, ADMIN_TOKEN"
-    ));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "set CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, DLQ_ID, REPLAY_URL, ADMIN_TOKEN"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("PRODUCER_URL is no longer used: /admin/replay is the replay worker's"),
+        "{stderr}"
+    );
     assert!(queues.requests().is_empty());
 }

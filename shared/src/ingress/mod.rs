@@ -7,7 +7,8 @@
 //! - [`envelope`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
 //! - [`payload`]: tolerant extraction of a booking from Cal.com's payload.
 //! - [`json`](mod@json): the one-pass JSON reader both of those use (slices of the body, no copies).
-//! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue.
+//! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue (the replay
+//!   worker's, kept out of the producer so the webhook path stays small and fast).
 //!
 //! It writes messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
 
@@ -41,8 +42,9 @@ pub enum Route {
     Webhook,
     /// `GET /healthz`: version and whether the configuration is complete.
     Health,
-    /// `POST /admin/replay` (see [`crate::ingress::replay`]).
-    Replay,
+    /// `/admin/replay`, which the replay worker serves, not the producer (see
+    /// [`crate::ingress::replay`]): a 404 that says where it went.
+    ReplayElsewhere,
     /// Known path, wrong method: answer 405 with `Allow`.
     MethodNotAllowed {
         allow: &'static str,
@@ -76,10 +78,8 @@ pub fn route(method: &str, path: &str) -> Route {
     match (path, method) {
         (WEBHOOK_PATH, "POST") => Route::Webhook,
         (HEALTH_PATH, "GET" | "HEAD") => Route::Health,
-        (crate::ingress::replay::REPLAY_PATH, "POST") => Route::Replay,
-        (WEBHOOK_PATH | crate::ingress::replay::REPLAY_PATH, _) => {
-            Route::MethodNotAllowed { allow: "POST" }
-        }
+        (WEBHOOK_PATH, _) => Route::MethodNotAllowed { allow: "POST" },
+        (replay::REPLAY_PATH, _) => Route::ReplayElsewhere,
         (HEALTH_PATH, _) => Route::MethodNotAllowed { allow: "GET" },
         _ => Route::NotFound,
     }
@@ -134,20 +134,30 @@ impl Reply {
 
     pub fn for_route(route: Route, method: &str, path: &str) -> Option<Self> {
         match route {
-            Route::Webhook | Route::Health | Route::Replay => None,
-            Route::MethodNotAllowed { allow } => Some(Self {
-                allow: Some(allow),
-                ..Self::error(
-                    405,
-                    "method_not_allowed",
-                    &format!("{path} accepts {allow} only, not {method}."),
-                )
-            }),
+            Route::Webhook | Route::Health => None,
+            Route::MethodNotAllowed { allow } => Some(Self::method_not_allowed(path, allow, method)),
+            Route::ReplayElsewhere => Some(Self::error(
+                404,
+                "not_found",
+                "POST /admin/replay is served by the replay worker (wrangler.replay.toml), not by the producer.",
+            )),
             Route::NotFound => Some(Self::error(
                 404,
                 "not_found",
                 &format!("Nothing here. The Cal.com webhook endpoint is POST {WEBHOOK_PATH}."),
             )),
+        }
+    }
+
+    /// 405 with `Allow`: `path` is served, but not to `method`.
+    pub fn method_not_allowed(path: &str, allow: &'static str, method: &str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::error(
+                405,
+                "method_not_allowed",
+                &format!("{path} accepts {allow} only, not {method}."),
+            )
         }
     }
 

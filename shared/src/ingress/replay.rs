@@ -6,6 +6,9 @@
 //! `ADMIN_TOKEN`. Each is validated as a message this pipeline can send, unwrapped to its original
 //! and put back on `booking-events`; the delivery ledger keeps an already-sent one from being sent
 //! twice. The route is disabled while `ADMIN_TOKEN` is unset.
+//!
+//! The replay worker (`replay/`, `wrangler.replay.toml`) serves it; the producer does not, so its
+//! webhook path carries none of this code (its size budget buys speed instead).
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -29,6 +32,30 @@ pub const MAX_REPLAY_MESSAGE_BYTES: usize = 128_000;
 /// Largest replay body: 100 wrapped messages of up to ~120 KB each, plus JSON framing.
 pub const MAX_REPLAY_BODY_BYTES: usize = 13 * 1024 * 1024;
 
+/// The replay worker's one route: `Ok` for `POST /admin/replay` (a trailing slash allowed), else
+/// the answer: 405 with `Allow` on the right path, 404 elsewhere.
+pub fn route(method: &str, path: &str) -> Result<(), Reply> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    match (path, method) {
+        (REPLAY_PATH, "POST") => Ok(()),
+        (REPLAY_PATH, _) => Err(Reply::method_not_allowed(REPLAY_PATH, "POST", method)),
+        _ => Err(Reply::error(
+            404,
+            "not_found",
+            "Nothing here. This worker serves POST /admin/replay only.",
+        )),
+    }
+}
+
+/// A replay body over [`MAX_REPLAY_BODY_BYTES`]: 413.
+pub fn body_too_large() -> Reply {
+    Reply::error(
+        413,
+        "body_too_large",
+        "Replay at most 100 messages per request.",
+    )
+}
+
 /// Why the route is disabled, for the operator's log line; `None` when `configured` (the value
 /// of `ADMIN_TOKEN`) enables it.
 pub fn token_problem(configured: Option<&str>) -> Option<&'static str> {
@@ -36,7 +63,7 @@ pub fn token_problem(configured: Option<&str>) -> Option<&'static str> {
     if token.is_empty() {
         Some("ADMIN_TOKEN is not set")
     } else if token.chars().nth(MIN_ADMIN_TOKEN_CHARS - 1).is_none() {
-        Some("ADMIN_TOKEN is shorter than 32 characters: /admin/replay stays disabled")
+        Some("ADMIN_TOKEN is shorter than 32 characters: it unlocks nothing (not /admin/replay, not the detail of /healthz)")
     } else {
         None
     }
@@ -53,7 +80,7 @@ pub fn authorize(configured: Option<&str>, authorization: Option<&str>) -> Resul
             return Err(Reply::error(
                 404,
                 "replay_disabled",
-                "The replay endpoint is disabled. Set the ADMIN_TOKEN secret (at least 32 characters) on the producer to enable it.",
+                "The replay endpoint is disabled. Set the ADMIN_TOKEN secret (at least 32 characters) on the replay worker to enable it.",
             ))
         }
     };

@@ -142,7 +142,7 @@ fn main() {
         stub_port: Some(stub_port),
         ..PipelineOptions::default()
     };
-    println!("starting: SendGrid stub, then wrangler dev (gateway + producer + consumer); secrets from {source}");
+    println!("starting: SendGrid stub, then wrangler dev (gateway + producer + replay + consumer); secrets from {source}");
     let pipeline = Pipeline::start(options).unwrap_or_else(|e| {
         if STOPPING.load(Ordering::SeqCst) {
             // Start-up failed because the signal thread is stopping it: that thread exits.
@@ -156,6 +156,10 @@ fn main() {
     STARTED.store(true, Ordering::SeqCst);
     println!();
     println!("  webhook:  POST {}", pipeline.url("/api/calcom-webhook"));
+    println!(
+        "  replay:   POST {}   (the replay worker; needs ADMIN_TOKEN)",
+        pipeline.url("/admin/replay")
+    );
     println!(
         "  inbox:    {}/   (the emails that reached the SendGrid stub)",
         pipeline.stub.base_url()

@@ -2,7 +2,7 @@
 //!
 //! `Display for worker::Error` covers every variant, one of which debug-prints a raw `JsValue`
 //! (a number among them), so calling it links Rust's float formatting into the module: about
-//! 10 KB of the producer's 100 KB gzip budget. The errors the producer can meet (a failed queue
+//! 10 KB of the producer's 100 KB gzip budget. The errors the workers meet here (a failed queue
 //! send, a missing binding) carry their text already.
 
 use worker::js_sys::JSON;

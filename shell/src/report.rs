@@ -1,6 +1,6 @@
 //! Optional Sentry events (`SENTRY_DSN`): `shared::sentry` decides whether and what to send, with
-//! the rate limit and event counter this isolate keeps here; this posts it after the batch with
-//! `ctx.wait_until`.
+//! the rate limit and event counter this isolate keeps here; this posts it after the answer
+//! or the batch with `ctx.wait_until`.
 
 use std::cell::RefCell;
 use std::sync::atomic::AtomicU64;
