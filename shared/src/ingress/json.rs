@@ -333,6 +333,12 @@ impl<'a> Parser<'a> {
     }
 
     /// The string at the opening quote: control characters refused, escapes checked.
+    ///
+    /// Inlined, so that `scalar` and `key` get the string in registers: returned through memory,
+    /// it was copied on at once (into a `Json::String`), and the copy stalled waiting for the
+    /// stores just made (store forwarding). Forcing `scalar` and `key` inline as well saves a
+    /// little more time but costs 0.8 KB of the producer's gzip budget.
+    #[inline(always)]
     fn string(&mut self) -> Result<JsonStr<'a>, JsonError> {
         let bytes = self.text.as_bytes();
         let start = self.at + 1;
