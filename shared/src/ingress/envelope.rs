@@ -212,44 +212,17 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 }
 
 /// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash in
-/// chunks, never built whole (bit-identical to hashing the text `write_canonical` writes).
+/// chunks, never built whole (bit-identical to hashing the text `Canonical` writes).
 pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
-    key_of(trigger, |h| {
-        let mut sink = HashSink {
-            buffered: Vec::with_capacity(HashSink::CHUNK),
-            hash: h,
+    key_of(trigger, |hash| {
+        let mut canonical = Canonical {
+            out: Vec::with_capacity(Canonical::CHUNK),
+            hash,
+            sorting: Vec::new(),
         };
-        write_canonical(payload, &mut sink);
-        sink.flush();
+        canonical.value(payload);
+        canonical.flush();
     })
-}
-
-/// Feeds the hash in chunks: the canonical form is written a few bytes at a time, and each
-/// `Sha256::update` has a fixed cost. Memory stays bounded whatever the payload's size.
-struct HashSink<'h> {
-    buffered: Vec<u8>,
-    hash: &'h mut Sha256,
-}
-
-impl HashSink<'_> {
-    const CHUNK: usize = 4096;
-
-    fn update(&mut self, bytes: impl AsRef<[u8]>) {
-        let bytes = bytes.as_ref();
-        if self.buffered.len() + bytes.len() > Self::CHUNK {
-            self.flush();
-        }
-        if bytes.len() >= Self::CHUNK {
-            self.hash.update(bytes);
-        } else {
-            self.buffered.extend_from_slice(bytes);
-        }
-    }
-
-    fn flush(&mut self) {
-        self.hash.update(&self.buffered);
-        self.buffered.clear();
-    }
 }
 
 fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String {
@@ -269,60 +242,100 @@ fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String 
 /// value, every string is written as serde_json escapes it, every number as serde_json reads
 /// and writes it (`1E2` → `100.0`). The first ledger rows were keyed by exactly that text, and
 /// `shared/tests/key_golden.rs` holds it.
-fn write_canonical(v: &Json, h: &mut HashSink) {
-    match v {
-        Json::Object(entries) => {
-            let mut sorted: Vec<(Cow<str>, &JsonStr, &Json)> =
-                entries.iter().map(|(k, v)| (k.text(), k, v)).collect();
-            // Stable: of a repeated key, the last one written stays last.
-            sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            h.update(b"{");
-            let mut first = true;
-            for (i, (text, key, value)) in sorted.iter().enumerate() {
-                if sorted.get(i + 1).is_some_and(|next| next.0 == *text) {
-                    continue;
-                }
-                if !std::mem::take(&mut first) {
-                    h.update(b",");
-                }
-                write_str(key, h);
-                h.update(b":");
-                write_canonical(value, h);
-            }
-            h.update(b"}");
-        }
-        Json::Array(items) => {
-            h.update(b"[");
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    h.update(b",");
-                }
-                write_canonical(v, h);
-            }
-            h.update(b"]");
-        }
-        Json::String(s) => write_str(s, h),
-        // The parser refused every number serde_json cannot read.
-        Json::Number(n) => h.update(number_text(n).unwrap_or(Cow::Borrowed(n)).as_bytes()),
-        Json::Bool(b) => h.update(if *b { "true" } else { "false" }),
-        Json::Null => h.update(b"null"),
-    }
+///
+/// The text is written a few bytes at a time into `out`, which goes to the hash whenever it
+/// holds [`Canonical::CHUNK`] bytes: each `Sha256::update` has a fixed cost, and memory stays
+/// bounded whatever the payload's size.
+struct Canonical<'t, 'a, 'h> {
+    out: Vec<u8>,
+    hash: &'h mut Sha256,
+    /// The entries of the objects being written, each object's sorted by key text, innermost
+    /// last: one buffer for the whole walk instead of one per object.
+    sorting: Vec<(Cow<'t, str>, &'t (JsonStr<'a>, Json<'a>))>,
 }
 
-/// A JSON string as serde_json writes it. Most are written without an escape, and serde_json
-/// escapes only `"`, `\\` and control characters: those go into the hash as they are.
-fn write_str(s: &JsonStr, h: &mut HashSink) {
-    if s.is_plain() {
-        h.update(b"\"");
-        h.update(s.raw().as_bytes());
-        h.update(b"\"");
-    } else {
-        // Writing a string cannot fail.
-        h.update(
-            serde_json::to_string(&s.text())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+impl<'t, 'a> Canonical<'t, 'a, '_> {
+    const CHUNK: usize = 4096;
+
+    fn value(&mut self, v: &'t Json<'a>) {
+        match v {
+            Json::Object(entries) => self.object(entries),
+            Json::Array(items) => {
+                self.out.push(b'[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(b',');
+                    }
+                    self.value(v);
+                }
+                self.out.push(b']');
+            }
+            Json::String(s) => self.string(s),
+            // The parser refused every number serde_json cannot read.
+            Json::Number(n) => {
+                let text = number_text(n).unwrap_or(Cow::Borrowed(n));
+                self.out.extend_from_slice(text.as_bytes());
+            }
+            Json::Bool(b) => self
+                .out
+                .extend_from_slice(if *b { b"true" } else { b"false" }),
+            Json::Null => self.out.extend_from_slice(b"null"),
+        }
+        if self.out.len() >= Self::CHUNK {
+            self.flush();
+        }
+    }
+
+    fn object(&mut self, entries: &'t [(JsonStr<'a>, Json<'a>)]) {
+        let start = self.sorting.len();
+        self.sorting
+            .extend(entries.iter().map(|entry| (entry.0.text(), entry)));
+        // Stable: of a repeated key, the last one written stays last.
+        self.sorting[start..].sort_by(|a, b| a.0.cmp(&b.0));
+        self.out.push(b'{');
+        let mut first = true;
+        // Nested objects sort above `end` and leave the buffer as they found it.
+        let end = self.sorting.len();
+        for i in start..end {
+            let (text, entry) = &self.sorting[i];
+            if i + 1 < end && self.sorting[i + 1].0 == *text {
+                continue;
+            }
+            let (key, value) = *entry;
+            if !std::mem::take(&mut first) {
+                self.out.push(b',');
+            }
+            self.string(key);
+            self.out.push(b':');
+            self.value(value);
+        }
+        self.sorting.truncate(start);
+        self.out.push(b'}');
+    }
+
+    /// A JSON string as serde_json writes it. Most are written without an escape, and
+    /// serde_json escapes only `"`, `\\` and control characters: those go in as they are.
+    fn string(&mut self, s: &JsonStr) {
+        if !s.is_plain() {
+            // Writing a string into a `Vec` cannot fail.
+            let _ = serde_json::to_writer(&mut self.out, &s.text());
+            return;
+        }
+        let raw = s.raw().as_bytes();
+        self.out.push(b'"');
+        if raw.len() >= Self::CHUNK {
+            // Straight into the hash: no copy, and the buffer stays small.
+            self.flush();
+            self.hash.update(raw);
+        } else {
+            self.out.extend_from_slice(raw);
+        }
+        self.out.push(b'"');
+    }
+
+    fn flush(&mut self) {
+        self.hash.update(&self.out);
+        self.out.clear();
     }
 }
 

@@ -144,7 +144,7 @@ pub fn extract(p: &CalPayload<'_>, uid: &str, limits: &Limits) -> Booking {
     let booker = booker_index.map(|i| {
         let mut person = cut.person(attendees[i]);
         if person.phone.is_none() {
-            person.phone = phone_answer.as_deref().map(|s| cut.short(s));
+            person.phone = phone_answer.map(|s| cut.short(s));
         }
         person
     });
@@ -236,18 +236,21 @@ struct Cutter<'a> {
 }
 
 impl Cutter<'_> {
-    fn cap(&mut self, s: &str, max: usize) -> String {
-        let (s, was_cut) = truncate_bytes(s, max);
-        self.truncated |= was_cut;
-        s
+    /// `s` itself when it fits: the text was copied out of the body once already.
+    fn cap(&mut self, s: String, max: usize) -> String {
+        if s.len() <= max {
+            return s;
+        }
+        self.truncated = true;
+        truncate_bytes(&s, max).0
     }
 
-    fn short(&mut self, s: &str) -> String {
+    fn short(&mut self, s: String) -> String {
         self.cap(s, self.limits.short)
     }
 
     fn opt(&mut self, v: &Json, max: usize) -> Option<String> {
-        text(v).map(|s| self.cap(&s, max))
+        text(v).map(|s| self.cap(s, max))
     }
 
     fn opt_short(&mut self, v: &Json) -> Option<String> {
@@ -265,7 +268,7 @@ impl Cutter<'_> {
             ok
         });
         Person {
-            name: name.map(|n| self.short(&n)),
+            name: name.map(|n| self.short(n)),
             email,
             phone: self.opt_short(field("phoneNumber")),
             time_zone: self.opt_short(field("timeZone")),
@@ -289,8 +292,8 @@ impl Cutter<'_> {
             }
             let label = text(response.get("label")).unwrap_or_else(|| key.into_owned());
             out.push(Answer {
-                label: self.cap(&label, self.limits.answer_label),
-                value: self.cap(&value, self.limits.answer_value),
+                label: self.cap(label, self.limits.answer_label),
+                value: self.cap(value, self.limits.answer_value),
             });
         }
         out
