@@ -9,6 +9,7 @@ use shared::ingress::signature::{SECRET_ENV, SIGNATURE_HEADER};
 use shared::ingress::{self, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine};
 use shell::body::{header, read_capped, Unread};
+use shell::digest::RuntimeSha256;
 use shell::error::describe;
 use shell::log::Logger;
 use worker::js_sys::Date as JsDate;
@@ -95,7 +96,13 @@ async fn handle_webhook(
     let signature = header(req, SIGNATURE_HEADER);
     let received_at = String::from(JsDate::new_0().to_iso_string());
 
-    match ingress::accept_webhook(&secrets, signature.as_deref(), &body, &received_at) {
+    match ingress::accept_webhook(
+        &RuntimeSha256,
+        &secrets,
+        signature.as_deref(),
+        &body,
+        &received_at,
+    ) {
         Ingress::Reply(reply) if reply.status >= 400 => rejected(reply),
         Ingress::Reply(reply) => {
             let event = if reply.outcome() == "ok" {

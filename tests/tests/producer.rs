@@ -123,6 +123,13 @@ fn a_repeated_delivery_gets_the_same_answer_and_the_same_key() {
         msgs[0]["key"], msgs[1]["key"],
         "the consumer deduplicates on this key"
     );
+    // Hashed in workerd by the runtime's SHA-256 (shell/src/digest.rs), natively by `sha2`: the
+    // same key, or the ledger would take a delivery for a new one.
+    let native = match shared::ingress::envelope::parse_delivery(&body, "2026-01-01T00:00:00Z") {
+        Ok(shared::ingress::envelope::Delivery::Booking(m)) => m.key,
+        other => panic!("not a booking: {other:?}"),
+    };
+    assert_eq!(msgs[0]["key"], native.as_str());
 }
 
 #[test]
