@@ -12,8 +12,10 @@ use shell::body::{header, read_capped, Unread};
 use shell::digest::RuntimeSha256;
 use shell::error::describe;
 use shell::log::Logger;
-use worker::js_sys::Date as JsDate;
+use worker::js_sys::{Date as JsDate, Object, Reflect};
+use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::*;
 
@@ -61,7 +63,7 @@ async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
     let path = ingress::url_path(&url);
     let route = ingress::route(&method, path);
     let (reply, mut line) = match route {
-        Route::Webhook => handle_webhook(req, env, &logger).await,
+        Route::Webhook => handle_webhook(req, env, &logger, started).await,
         Route::Health => health(req, env, &logger),
         _ => (
             Reply::for_route(route, &method, path)
@@ -76,10 +78,12 @@ async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
     reply
 }
 
+/// `now_ms`: the request's arrival (ms since 1970), the message's `received_at`.
 async fn handle_webhook(
     req: &web_sys::Request,
     env: &Env,
     logger: &Logger<'_>,
+    now_ms: f64,
 ) -> (Reply, LogLine) {
     let rejected = |reply: Reply| (reply, LogLine::new(Level::Warn, "webhook_rejected"));
     let body = match read_capped(req, MAX_BODY_BYTES).await {
@@ -94,7 +98,7 @@ async fn handle_webhook(
             .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", problem));
     }
     let signature = header(req, SIGNATURE_HEADER);
-    let received_at = String::from(JsDate::new_0().to_iso_string());
+    let received_at = shared::text::iso_utc_millis(now_ms as u64);
 
     match ingress::accept_webhook(
         &RuntimeSha256,
@@ -171,19 +175,40 @@ fn health(req: &web_sys::Request, env: &Env, logger: &Logger<'_>) -> (Reply, Log
 /// `/admin/replay`, `scripts/dlq-drain.mjs`) takes both forms, so messages queued as `json`
 /// before this change stay readable.
 async fn enqueue(env: &Env, json: &str) -> Result<()> {
-    let queue = env.queue(QUEUE_BINDING)?;
     let body = JsValue::from_str(json);
     let mut last_error = None;
     for delay_ms in std::iter::once(0).chain(SEND_RETRY_DELAYS_MS) {
         if delay_ms > 0 {
             Delay::from(std::time::Duration::from_millis(delay_ms)).await;
         }
-        let send =
-            RawMessageBuilder::new(body.clone()).build_with_content_type(QueueContentType::Text);
-        match queue.send_raw(send).await {
-            Ok(()) => return Ok(()),
-            Err(e) => last_error = Some(e),
+        match send_text(env, &body).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last_error = Some(Error::from(e)),
         }
     }
     Err(last_error.unwrap_or_else(|| Error::RustError("queue send failed".into())))
+}
+
+thread_local! {
+    /// `{ contentType: "text" }`, built once per isolate.
+    static TEXT_MESSAGE: JsValue = {
+        let options = Object::new();
+        let _ = Reflect::set(&options, &"contentType".into(), &"text".into());
+        options.into()
+    };
+}
+
+/// `env.BOOKING_QUEUE.send(body, { contentType: "text" })`, called on the binding directly:
+/// `worker::Queue::send_raw` would check the binding's type and build the options object anew
+/// for every message. A missing binding fails like a refused send, and says so.
+async fn send_text(env: &Env, body: &JsValue) -> std::result::Result<JsValue, JsValue> {
+    let binding = shell::settings::raw(env, QUEUE_BINDING);
+    if binding.is_undefined() {
+        return Err(JsValue::from_str(
+            "the BOOKING_QUEUE binding is missing ([[queues.producers]] in wrangler.producer.toml)",
+        ));
+    }
+    let queue: worker::worker_sys::Queue = binding.unchecked_into();
+    let sent = TEXT_MESSAGE.with(|options| queue.send(body.clone(), options.clone()))?;
+    JsFuture::from(sent).await
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use shared::ingress::signature::{WebhookSecrets, SECRET_ENV};
 use shared::logging::{Level, LogLine};
 use shell::log::Logger;
-use shell::settings::{memo, Memo};
+use shell::settings::{memo, raw, Memo};
 use worker::Env;
 
 thread_local! {
@@ -18,8 +18,7 @@ thread_local! {
 /// error line when the secrets are parsed, once per isolate: it still verifies, and one line per
 /// request would drown the log.
 pub fn webhook_secrets(env: &Env, logger: &Logger<'_>) -> Rc<WebhookSecrets> {
-    let text = env.secret(SECRET_ENV).map(|s| s.to_string());
-    let (secrets, fresh) = memo(&SECRETS, text.unwrap_or_default(), WebhookSecrets::parse);
+    let (secrets, fresh) = memo(&SECRETS, raw(env, SECRET_ENV), WebhookSecrets::parse);
     if let Some(weakness) = secrets.weakness().filter(|_| fresh) {
         logger
             .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", weakness));

@@ -106,6 +106,25 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     s
 }
 
+/// `unix_ms` (milliseconds since 1970, UTC) as JavaScript's `toISOString` writes it,
+/// `2026-12-01T09:00:00.000Z`: the producer's `received_at`, from the clock reading it already
+/// has, without a `Date` object and its string for every request.
+pub fn iso_utc_millis(unix_ms: u64) -> String {
+    let (days, ms) = (unix_ms / 86_400_000, unix_ms % 86_400_000);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`), in eras of
+    // 400 years starting on 0000-03-01.
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = era * 400 + yoe + u64::from(month <= 2);
+    let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}.{milli:03}Z")
+}
+
 /// Standard base64 (RFC 4648, padded) of `bytes`: raw bodies kept whole in a dead letter.
 pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
@@ -151,6 +170,29 @@ pub fn base64_encode_into(out: &mut String, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn iso_utc_millis_writes_what_to_iso_string_writes() {
+        assert_eq!(iso_utc_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso_utc_millis(1_764_579_600_123),
+            "2025-12-01T09:00:00.123Z"
+        );
+        assert_eq!(iso_utc_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            iso_utc_millis(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        // Every day of four centuries (leap years, the 100- and 400-year rules), against jiff.
+        for day in 0..146_097u64 {
+            let ms = day * 86_400_000 + (day * 7_919_993) % 86_400_000;
+            let expected = jiff::Timestamp::from_millisecond(ms as i64)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S.%3fZ")
+                .to_string();
+            assert_eq!(iso_utc_millis(ms), expected, "{ms}");
+        }
+    }
     use super::*;
 
     #[test]
