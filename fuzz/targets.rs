@@ -10,7 +10,6 @@
 use serde_json::Value;
 use shared::contract::decode::{decode_message, decode_message_str};
 use shared::delivery::email::{render, MAX_SUBJECT_CHARS};
-use shared::ingress::digest::Sha2;
 use shared::ingress::{accept_webhook, Ingress};
 use shared::contract::message::{BookingMessage, MAX_MESSAGE_BYTES};
 use shared::delivery::sendgrid::{build_request, Mailbox, SendgridConfig};
@@ -59,36 +58,36 @@ pub fn verify_parse(data: &[u8]) {
 
     // Garbage: the start of the body (or all of it) as the header.
     let garbage = String::from_utf8_lossy(&body[..body.len().min(72)]).into_owned();
-    let garbage_verdict = verify(&Sha2, &secrets, Some(&garbage), body);
-    let _ = verify(&Sha2, &secrets, Some(&String::from_utf8_lossy(body)), body);
+    let garbage_verdict = verify(&secrets, Some(&garbage), body);
+    let _ = verify(&secrets, Some(&String::from_utf8_lossy(body)), body);
     assert_eq!(
-        verify(&Sha2, &secrets, None, body),
+        verify(&secrets, None, body),
         Err(SignatureError::Missing),
         "no header"
     );
 
     for key in keys.iter().take(KEYS_CHECKED) {
         let sig = sign(key.as_bytes(), body);
-        assert_eq!(verify(&Sha2, &secrets, Some(&sig), body), Ok(()), "key {key:?}");
+        assert_eq!(verify(&secrets, Some(&sig), body), Ok(()), "key {key:?}");
         let loose = format!(" sha256={} ", sig.to_uppercase());
-        assert_eq!(verify(&Sha2, &secrets, Some(&loose), body), Ok(()), "{loose:?}");
+        assert_eq!(verify(&secrets, Some(&loose), body), Ok(()), "{loose:?}");
         // One digit changed to another value.
         let mut wrong = sig.clone().into_bytes();
         let at = body.len() % wrong.len();
         wrong[at] = if wrong[at] == b'0' { b'f' } else { b'0' };
         let wrong = String::from_utf8(wrong).expect("hex is ASCII");
         assert_eq!(
-            verify(&Sha2, &secrets, Some(&wrong), body),
+            verify(&secrets, Some(&wrong), body),
             Err(SignatureError::Mismatch),
             "changed digit"
         );
         assert_eq!(
-            verify(&Sha2, &secrets, Some(&sig[..63]), body),
+            verify(&secrets, Some(&sig[..63]), body),
             Err(SignatureError::Malformed),
             "63 digits"
         );
         assert_eq!(
-            verify(&Sha2, &secrets, Some(&format!("{sig}0")), body),
+            verify(&secrets, Some(&format!("{sig}0")), body),
             Err(SignatureError::Malformed),
             "65 digits"
         );
@@ -97,7 +96,7 @@ pub fn verify_parse(data: &[u8]) {
     // The producer's decision with a correct signature (for the first key, if any) …
     let good = keys.first().map(|key| sign(key.as_bytes(), body));
     let parsed = parse_delivery(body, RECEIVED_AT);
-    match accept_webhook(&Sha2, &secrets, good.as_deref(), body, RECEIVED_AT) {
+    match accept_webhook(&secrets, good.as_deref(), body, RECEIVED_AT) {
         Ingress::Enqueue { message, reply, .. } => {
             assert!(good.is_some(), "enqueued without a secret");
             assert_eq!(reply.status, 202);
@@ -116,7 +115,7 @@ pub fn verify_parse(data: &[u8]) {
     }
     // … and with garbage: only a body whose signature verified may ever be enqueued.
     if let Ingress::Enqueue { message, .. } =
-        accept_webhook(&Sha2, &secrets, Some(&garbage), body, RECEIVED_AT)
+        accept_webhook(&secrets, Some(&garbage), body, RECEIVED_AT)
     {
         assert_eq!(garbage_verdict, Ok(()), "enqueued with a failing signature");
         check_queued(&message);

@@ -9,7 +9,6 @@ use shared::ingress::signature::{SECRET_ENV, SIGNATURE_HEADER};
 use shared::ingress::{self, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine};
 use shell::body::{header, read_capped, Unread};
-use shell::digest::RuntimeSha256;
 use shell::error::describe;
 use shell::log::Logger;
 use worker::js_sys::{Date as JsDate, Object, Reflect};
@@ -100,13 +99,7 @@ async fn handle_webhook(
     let signature = header(req, SIGNATURE_HEADER);
     let received_at = shared::text::iso_utc_millis(now_ms as u64);
 
-    match ingress::accept_webhook(
-        &RuntimeSha256,
-        &secrets,
-        signature.as_deref(),
-        &body,
-        &received_at,
-    ) {
+    match ingress::accept_webhook(&secrets, signature.as_deref(), &body, &received_at) {
         Ingress::Reply(reply) if reply.status >= 400 => rejected(reply),
         Ingress::Reply(reply) => {
             let event = if reply.outcome() == "ok" {

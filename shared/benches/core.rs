@@ -35,7 +35,6 @@ use shared::delivery::email;
 use shared::delivery::ics::{Event, Method, Party, Status};
 use shared::delivery::sendgrid::{self, SendgridConfig};
 use shared::delivery::when::parse_instant;
-use shared::ingress::digest::Sha2;
 use shared::ingress::envelope::{self, Delivery};
 use shared::ingress::json::{Parser, MAX_LEVELS};
 use shared::ingress::payload::CalPayload;
@@ -177,7 +176,7 @@ fn bench_accept(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify+parse+build-message");
     for b in bodies() {
         // The input must take the full path: verified, parsed, message built.
-        match accept_webhook(&Sha2, &secrets, Some(&b.signature), &b.body, RECEIVED_AT) {
+        match accept_webhook(&secrets, Some(&b.signature), &b.body, RECEIVED_AT) {
             Ingress::Enqueue { message, .. } => eprintln!(
                 "{}: body {} B -> message {} B, {} answers, truncated: {}",
                 b.label,
@@ -192,7 +191,6 @@ fn bench_accept(c: &mut Criterion) {
         group.bench_function(id(&b), |bench| {
             bench.iter(|| {
                 accept_webhook(
-                    &Sha2,
                     black_box(&secrets),
                     black_box(Some(b.signature.as_str())),
                     black_box(&b.body),
@@ -210,14 +208,13 @@ fn bench_verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     for b in &bodies {
         assert_eq!(
-            signature::verify(&Sha2, &secrets, Some(&b.signature), &b.body),
+            signature::verify(&secrets, Some(&b.signature), &b.body),
             Ok(())
         );
         group.throughput(Throughput::Bytes(b.body.len() as u64));
         group.bench_function(id(b), |bench| {
             bench.iter(|| {
                 signature::verify(
-                    &Sha2,
                     black_box(&secrets),
                     black_box(Some(b.signature.as_str())),
                     black_box(&b.body),
@@ -254,9 +251,8 @@ fn bench_stages(c: &mut Criterion) {
         });
         let payload = payload_tree(text);
         group.bench_function(format!("key/{}", b.label), |bench| {
-            bench.iter(|| {
-                envelope::payload_key(&Sha2, BookingTrigger::BookingCreated, black_box(&payload))
-            })
+            bench
+                .iter(|| envelope::payload_key(BookingTrigger::BookingCreated, black_box(&payload)))
         });
         let payload = CalPayload::new(payload).expect("a payload");
         let uid = payload.uid().expect("a uid");

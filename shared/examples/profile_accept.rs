@@ -2,7 +2,6 @@
 //! for a profiler: `valgrind --tool=callgrind target/release/examples/profile_accept [SAMPLE] [N]`
 //! then `callgrind_annotate`. Instruction counts are repeatable on a busy machine, unlike time.
 
-use shared::ingress::digest::Sha2;
 use shared::ingress::signature::{sign, WebhookSecrets};
 use shared::ingress::{accept_webhook, Ingress};
 
@@ -23,7 +22,6 @@ fn main() {
     let mut queued = 0;
     for _ in 0..n {
         if let Ingress::Enqueue { body, .. } = accept_webhook(
-            &Sha2,
             &secrets,
             Some(&signature),
             &body,

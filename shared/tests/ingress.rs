@@ -2,7 +2,6 @@
 
 use serde_json::{json, Value};
 use shared::contract::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES};
-use shared::ingress::digest::Sha2;
 use shared::ingress::envelope::{idempotency_key, parse_delivery, BodyError, Delivery};
 use shared::ingress::signature::{sign, WebhookSecrets};
 use shared::ingress::{accept_webhook, replay, route, Health, Ingress, Reply, Route};
@@ -19,13 +18,7 @@ fn sample(name: &str) -> Vec<u8> {
 
 fn accept(body: &[u8]) -> Ingress {
     let secrets = WebhookSecrets::parse(SECRET);
-    accept_webhook(
-        &Sha2,
-        &secrets,
-        Some(&sign(SECRET.as_bytes(), body)),
-        body,
-        NOW,
-    )
+    accept_webhook(&secrets, Some(&sign(SECRET.as_bytes(), body)), body, NOW)
 }
 
 fn reply_of(ingress: Ingress) -> Reply {
@@ -291,13 +284,7 @@ fn a_repeated_key_is_named_with_its_position() {
 fn signature_and_configuration_failures() {
     let body = sample("booking-created");
     let none = WebhookSecrets::parse("");
-    let r = reply_of(accept_webhook(
-        &Sha2,
-        &none,
-        Some(&sign(b"", &body)),
-        &body,
-        NOW,
-    ));
+    let r = reply_of(accept_webhook(&none, Some(&sign(b"", &body)), &body, NOW));
     assert_eq!(
         (r.status, r.body["error"].as_str()),
         (500, Some("secret_not_configured"))
@@ -315,13 +302,7 @@ fn signature_and_configuration_failures() {
         (Some(sign(b"wrong", &body)), "signature_mismatch"),
     ];
     for (header, code) in cases {
-        let r = reply_of(accept_webhook(
-            &Sha2,
-            &secrets,
-            header.as_deref(),
-            &body,
-            NOW,
-        ));
+        let r = reply_of(accept_webhook(&secrets, header.as_deref(), &body, NOW));
         assert_eq!(r.status, 401);
         assert_eq!(r.body["error"], code);
         let text = r.body_text();
@@ -333,13 +314,7 @@ fn signature_and_configuration_failures() {
     // Signed over other bytes: the re-serialised JSON no longer verifies.
     let reserialised =
         serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
-    let r = reply_of(accept_webhook(
-        &Sha2,
-        &secrets,
-        Some(&good),
-        &reserialised,
-        NOW,
-    ));
+    let r = reply_of(accept_webhook(&secrets, Some(&good), &reserialised, NOW));
     assert_eq!(r.body["error"], "signature_mismatch");
 }
 

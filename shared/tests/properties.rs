@@ -16,7 +16,6 @@ use shared::contract::message::{
     is_valid_key, Answer, Booking, BookingMessage, BookingTrigger, Cancellation, Person,
     PreviousSlot, MAX_MESSAGE_BYTES, MESSAGE_VERSION,
 };
-use shared::ingress::digest::Sha2;
 use shared::ingress::envelope::{parse_delivery, Delivery};
 use shared::ingress::signature::{sign, verify, SignatureError, WebhookSecrets};
 use shared::ingress::{accept_webhook, Ingress};
@@ -174,9 +173,9 @@ proptest! {
         prop_assert_eq!(sig.len(), 64);
         prop_assert!(sig.bytes().all(|b| HEX.contains(&b)), "not lowercase hex: {}", sig);
         let header = spell(&sig, &form);
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&header), &body), Ok(()), "header {:?}", header);
+        prop_assert_eq!(verify(&secrets, Some(&header), &body), Ok(()), "header {:?}", header);
         // Through the producer's whole decision too: never refused for its signature.
-        if let Ingress::Reply(r) = accept_webhook(&Sha2, &secrets, Some(&header), &body, NOW) {
+        if let Ingress::Reply(r) = accept_webhook(&secrets, Some(&header), &body, NOW) {
             prop_assert!(r.status != 401 && r.status != 500, "{} {}", r.status, r.body);
         }
     }
@@ -194,7 +193,7 @@ proptest! {
         let sig = spell(&sign(which.get(&list).as_bytes(), &body), &form);
         let mut changed = body.clone();
         changed[at.index(body.len())] ^= 1 << bit;
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&sig), &changed), Err(SignatureError::Mismatch));
+        prop_assert_eq!(verify(&secrets, Some(&sig), &changed), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -212,7 +211,7 @@ proptest! {
         // A different value, not just a different case of the same digit.
         sig[at] = HEX[(old + usize::from(delta)) % 16];
         let sig = spell(&String::from_utf8(sig).unwrap(), &form);
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&sig), &body), Err(SignatureError::Mismatch));
+        prop_assert_eq!(verify(&secrets, Some(&sig), &body), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -228,11 +227,11 @@ proptest! {
         prop_assume!(!list.iter().any(|s| same_key(s, &other)));
         let secrets = WebhookSecrets::parse(&list.join(",\n"));
         let sig = spell(&sign(other.as_bytes(), &body), &form);
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&sig), &body), Err(SignatureError::Mismatch));
+        prop_assert_eq!(verify(&secrets, Some(&sig), &body), Err(SignatureError::Mismatch));
         // A comma-joined list is not a key either.
         if list.len() > 1 {
             let joined = sign(list.join(",").as_bytes(), &body);
-            prop_assert_eq!(verify(&Sha2, &secrets, Some(&joined), &body), Err(SignatureError::Mismatch));
+            prop_assert_eq!(verify(&secrets, Some(&joined), &body), Err(SignatureError::Mismatch));
         }
     }
 
@@ -252,10 +251,10 @@ proptest! {
         let secrets = WebhookSecrets::parse(&format!("{}{phrase}{}", edges.0, edges.1));
         prop_assert_eq!(secrets.len(), 1, "{:?} is one secret", phrase);
         let sig = spell(&sign(phrase.as_bytes(), &body), &form);
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&sig), &body), Ok(()));
+        prop_assert_eq!(verify(&secrets, Some(&sig), &body), Ok(()));
         for word in &words {
             let sig = spell(&sign(word.as_bytes(), &body), &form);
-            prop_assert_eq!(verify(&Sha2, &secrets, Some(&sig), &body), Err(SignatureError::Mismatch), "word {:?}", word);
+            prop_assert_eq!(verify(&secrets, Some(&sig), &body), Err(SignatureError::Mismatch), "word {:?}", word);
         }
         // Weak exactly when shorter than 16 bytes, and reported by position only.
         prop_assert_eq!(secrets.weak().is_empty(), phrase.len() >= 16);
@@ -292,9 +291,9 @@ proptest! {
         let secrets = WebhookSecrets::parse(&list.join(","));
         let sig = sign(which.get(&list).as_bytes(), &body);
         let short = spell(&sig[..63], &form);
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&short), &body), Err(SignatureError::Malformed));
+        prop_assert_eq!(verify(&secrets, Some(&short), &body), Err(SignatureError::Malformed));
         let long = spell(&format!("{sig}{}", HEX[extra] as char), &form);
-        prop_assert_eq!(verify(&Sha2, &secrets, Some(&long), &body), Err(SignatureError::Malformed));
+        prop_assert_eq!(verify(&secrets, Some(&long), &body), Err(SignatureError::Malformed));
     }
 }
 
@@ -1028,7 +1027,7 @@ fn check_body(body: &[u8]) -> Result<(), TestCaseError> {
     let parsed = parse_delivery(body, NOW);
     let secrets = WebhookSecrets::parse(SECRET);
     let sig = sign(SECRET.as_bytes(), body);
-    match accept_webhook(&Sha2, &secrets, Some(&sig), body, NOW) {
+    match accept_webhook(&secrets, Some(&sig), body, NOW) {
         Ingress::Enqueue { message, reply, .. } => {
             prop_assert_eq!(reply.status, 202);
             let json = message.to_json();

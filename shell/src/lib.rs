@@ -3,7 +3,6 @@
 //! decisions are `shared`'s, unit-tested natively.
 //!
 //! - [`body`]: reading a request body with a size cap, and request headers.
-//! - [`digest`]: the runtime's SHA-256 for the core's hashing (`node:crypto`, in C++).
 //! - [`reply`]: writing a `shared::ingress::Reply` as the HTTP response.
 //! - [`log`]: one JSON log line to the console, and to Sentry when it warrants a report.
 //! - [`report`]: the Sentry post itself (`SENTRY_DSN`).
@@ -11,7 +10,6 @@
 //! - [`error`]: a `worker::Error` described for a log line without linking float formatting.
 
 pub mod body;
-pub mod digest;
 pub mod error;
 pub mod log;
 pub mod reply;

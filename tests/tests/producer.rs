@@ -123,8 +123,8 @@ fn a_repeated_delivery_gets_the_same_answer_and_the_same_key() {
         msgs[0]["key"], msgs[1]["key"],
         "the consumer deduplicates on this key"
     );
-    // Hashed in workerd by the runtime's SHA-256 (shell/src/digest.rs), natively by `sha2`: the
-    // same key, or the ledger would take a delivery for a new one.
+    // The key computed in workerd (wasm) is the one computed natively, which the golden tests pin:
+    // another key would make the ledger take a repeat for a new delivery.
     let native = match shared::ingress::envelope::parse_delivery(&body, "2026-01-01T00:00:00Z") {
         Ok(shared::ingress::envelope::Delivery::Booking(m)) => m.key,
         other => panic!("not a booking: {other:?}"),

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::digest::{Sha2, Sha256Engine};
+use sha2::{Digest, Sha256};
 
 use crate::contract::message::{
     BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION,
@@ -153,13 +153,12 @@ impl<'a> Envelope<'a> {
 
 /// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
 pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
-    parse_delivery_for_queue(&Sha2, body, received_at).map(|(delivery, _)| delivery)
+    parse_delivery_for_queue(body, received_at).map(|(delivery, _)| delivery)
 }
 
 /// [`parse_delivery`], plus a booking message's JSON as it goes on the queue: serialized once,
-/// while fitting it into [`MAX_MESSAGE_BYTES`]. `sha` hashes the idempotency key.
+/// while fitting it into [`MAX_MESSAGE_BYTES`].
 pub fn parse_delivery_for_queue(
-    sha: &impl Sha256Engine,
     body: &[u8],
     received_at: &str,
 ) -> Result<(Delivery, Option<String>), BodyError> {
@@ -196,62 +195,68 @@ pub fn parse_delivery_for_queue(
         trigger: booking_trigger,
     })?;
 
-    let key = payload_key(sha, booking_trigger, payload.value());
+    let key = payload_key(booking_trigger, payload.value());
     let sent_at = envelope.created_at.as_ref().and_then(payload::text);
     let (message, json) = build_message(&payload, &uid, booking_trigger, key, received_at, sent_at);
     Ok((Delivery::Booking(Box::new(message)), Some(json)))
 }
 
 /// Hashes the trigger and the payload's text as given. The producer hashes the payload's
-/// canonical form ([`payload_key`], see `Canonical`): a repeat of one delivery (Cal.com's
+/// canonical form ([`payload_key`], see `write_canonical`): a repeat of one delivery (Cal.com's
 /// queued retry, a proxy) carries the same payload, so it gets the same key even when `createdAt`
 /// differs or a proxy re-encoded the JSON; a new seat on a seated event changes the attendee
 /// list, and a confirmation (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so
 /// those get new keys.
 pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
-    key_of(&Sha2, trigger, raw_payload.as_bytes())
+    key_of(trigger, |h| h.update(raw_payload.as_bytes()))
 }
 
-/// [`idempotency_key`] of a parsed payload, in its canonical form (bit-identical to hashing the
-/// text `Canonical` writes), hashed by `sha`.
-pub fn payload_key(sha: &impl Sha256Engine, trigger: BookingTrigger, payload: &Json) -> String {
-    let mut canonical = Canonical {
-        out: Vec::with_capacity(4096),
-        sorting: Vec::new(),
-    };
-    canonical.value(payload);
-    key_of(sha, trigger, &canonical.out)
+/// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash in
+/// chunks, never built whole (bit-identical to hashing the text `Canonical` writes).
+pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
+    key_of(trigger, |hash| {
+        let mut canonical = Canonical {
+            out: Vec::with_capacity(Canonical::CHUNK),
+            hash,
+            sorting: Vec::new(),
+        };
+        canonical.value(payload);
+        canonical.flush();
+    })
 }
 
-fn key_of(sha: &impl Sha256Engine, trigger: BookingTrigger, payload: &[u8]) -> String {
-    let parts: [&[u8]; 4] = [
-        b"calcom-delivery/v1\n",
-        trigger.as_str().as_bytes(),
-        b"\n",
-        payload,
-    ];
-    let digest = sha.sha256(&parts);
+fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String {
+    let mut h = Sha256::new();
+    h.update(b"calcom-delivery/v1\n");
+    h.update(trigger.as_str().as_bytes());
+    h.update(b"\n");
+    payload(&mut h);
+    let digest = h.finalize();
     // 128 bits: collision-free for any realistic volume, and short enough to read in logs.
     hex_lower(&digest[..16])
 }
 
-/// Writes compact JSON with object keys sorted, so key order and white space (a
+/// Writes compact JSON with object keys sorted into the hash, so key order and white space (a
 /// proxy re-encoding the body) do not change the idempotency key. This is the text serde_json
 /// writes for the payload read as a `Value` with its keys sorted: a repeated key keeps its last
 /// value, every string is written as serde_json escapes it, every number as serde_json reads
 /// and writes it (`1E2` → `100.0`). The first ledger rows were keyed by exactly that text, and
 /// `shared/tests/key_golden.rs` holds it.
 ///
-/// The text is written whole into `out` and hashed in one call: the body's size cap bounds it,
-/// and one call is what the runtime's SHA-256 (`digest`) costs least for.
-struct Canonical<'t, 'a> {
+/// The text is written a few bytes at a time into `out`, which goes to the hash whenever it
+/// holds [`Canonical::CHUNK`] bytes: each `Sha256::update` has a fixed cost, and memory stays
+/// bounded whatever the payload's size.
+struct Canonical<'t, 'a, 'h> {
     out: Vec<u8>,
+    hash: &'h mut Sha256,
     /// The entries of the objects being written, each object's sorted by key text, innermost
     /// last: one buffer for the whole walk instead of one per object.
     sorting: Vec<(Cow<'t, str>, &'t (JsonStr<'a>, Json<'a>))>,
 }
 
-impl<'t, 'a> Canonical<'t, 'a> {
+impl<'t, 'a> Canonical<'t, 'a, '_> {
+    const CHUNK: usize = 4096;
+
     fn value(&mut self, v: &'t Json<'a>) {
         match v {
             Json::Object(entries) => self.object(entries),
@@ -275,6 +280,9 @@ impl<'t, 'a> Canonical<'t, 'a> {
                 .out
                 .extend_from_slice(if *b { b"true" } else { b"false" }),
             Json::Null => self.out.extend_from_slice(b"null"),
+        }
+        if self.out.len() >= Self::CHUNK {
+            self.flush();
         }
     }
 
@@ -313,9 +321,21 @@ impl<'t, 'a> Canonical<'t, 'a> {
             let _ = serde_json::to_writer(&mut self.out, &s.text());
             return;
         }
+        let raw = s.raw().as_bytes();
         self.out.push(b'"');
-        self.out.extend_from_slice(s.raw().as_bytes());
+        if raw.len() >= Self::CHUNK {
+            // Straight into the hash: no copy, and the buffer stays small.
+            self.flush();
+            self.hash.update(raw);
+        } else {
+            self.out.extend_from_slice(raw);
+        }
         self.out.push(b'"');
+    }
+
+    fn flush(&mut self) {
+        self.hash.update(&self.out);
+        self.out.clear();
     }
 }
 

@@ -4,8 +4,6 @@
 //!
 //! The producer's side of the queue, with its parts:
 //! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
-//! - [`digest`]: the SHA-256 that the signature and the idempotency key use (`sha2` natively, the
-//!   runtime's in workerd).
 //! - [`envelope`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
 //! - [`payload`]: tolerant extraction of a booking from Cal.com's payload.
 //! - [`json`](mod@json): the one-pass JSON reader both of those use (slices of the body, no copies).
@@ -14,7 +12,6 @@
 //!
 //! It writes messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
 
-pub mod digest;
 pub mod envelope;
 pub mod json;
 pub mod payload;
@@ -25,7 +22,6 @@ use serde_json::{json, Value};
 
 use crate::contract::message::BookingMessage;
 use crate::logging::{Level, LogLine};
-use digest::Sha256Engine;
 use envelope::{BodyError, Delivery};
 use signature::WebhookSecrets;
 
@@ -297,9 +293,7 @@ pub enum Ingress {
 }
 
 /// The whole decision for one webhook body: configuration, signature, parsing, classification.
-/// `sha` runs the hashing (the signature and the idempotency key).
 pub fn accept_webhook(
-    sha: &impl Sha256Engine,
     secrets: &WebhookSecrets,
     signature_header: Option<&str>,
     body: &[u8],
@@ -313,10 +307,10 @@ pub fn accept_webhook(
             "The receiver has no webhook secret configured (CALCOM_WEBHOOK_SECRET). The operator must set it; nothing is accepted until then.",
         ));
     }
-    if let Err(e) = signature::verify(sha, secrets, signature_header, body) {
+    if let Err(e) = signature::verify(secrets, signature_header, body) {
         return Ingress::Reply(Reply::error(401, e.code(), e.message()));
     }
-    match envelope::parse_delivery_for_queue(sha, body, received_at) {
+    match envelope::parse_delivery_for_queue(body, received_at) {
         Err(e) => Ingress::Reply(body_error(&e)),
         Ok((Delivery::Ping, _)) => Ingress::Reply(Reply::new(
             200,
