@@ -10,7 +10,8 @@
 #   bash scripts/bench-kit.sh --producer [--kit DIR] [--rounds 2]  # the producers alone: the JS pair's and ours
 #
 # --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
-# CPU per request with the kit's cpu-per-request.sh (a fixed signed body), then throughput and
+# CPU per request with the kit's cpu-per-request.sh (a fixed signed body; every workerd of the
+# side) and the CPU of the worker's own workerd apart from wrangler's proxy, then throughput and
 # p50/p99 side by side with paired.sh (ORDER=abba ROUNDS=4). It needs oha (cargo install oha).
 #
 # The project runs from a scratch folder with copies of its wrangler configs (the build in this
@@ -88,14 +89,32 @@ if [ "$producer_alone" = 1 ]; then
   for name in js project; do
     pgid[$name]=$(bash "$kit/run-pair.sh" start "bench-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
   done
+  # The workerd that runs the worker (the one with the inspector), apart from wrangler's proxy,
+  # which forwards every request and costs both sides the same: its CPU is the worker's own.
+  worker_ticks() {
+    local t=0 p
+    for p in $(pgrep -g "$1" workerd); do
+      tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- --inspector && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+  }
   # CPU per request in the order js, project, project, js (… for more rounds): a machine that
-  # gets busier or quieter during the run favours neither side.
+  # gets busier or quieter during the run favours neither side. The kit's figure is every
+  # workerd of the side; "worker process" is the worker's own, over the kit's warm-up and run.
   order="js project"
+  declare -A own
   for round in $(seq 1 "$rounds"); do
     for name in $order; do
-      echo "round $round $name producer alone: $(bash "$kit/cpu-per-request.sh" "${pgid[$name]}" "http://127.0.0.1:${port[$name]}/api/calcom-webhook" "$body" "$secret" "$n" "$c" | head -1)"
+      before=$(worker_ticks "${pgid[$name]}")
+      line=$(bash "$kit/cpu-per-request.sh" "${pgid[$name]}" "http://127.0.0.1:${port[$name]}/api/calcom-webhook" "$body" "$secret" "$n" "$c" | head -1)
+      ms=$(awk -v d=$(( $(worker_ticks "${pgid[$name]}") - before )) -v hz="$(getconf CLK_TCK)" -v n=$((n + 200)) 'BEGIN { printf "%.3f", d / hz * 1000 / n }')
+      own[$name]="${own[$name]:-} $ms"
+      echo "round $round $name producer alone: $line; worker process $ms ms/request"
     done
     order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ')
+  done
+  for name in js project; do
+    echo "$name worker process, mean of $rounds round(s): $(tr ' ' '\n' <<<"${own[$name]}" | awk 'NF { s += $1; k++ } END { printf "%.3f", s / k }') ms/request"
   done
   ORDER=abba ROUNDS=${ROUNDS:-4} LABEL_A=project LABEL_B=js OUT_DIR="$scratch/paired" bash "$kit/paired.sh" \
     "http://127.0.0.1:${port[project]}/api/calcom-webhook" "http://127.0.0.1:${port[js]}/api/calcom-webhook" "$body" "$secret"
