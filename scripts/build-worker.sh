@@ -35,10 +35,10 @@ done
 
 # wasm-bindgen's futures schedule each wake-up with the global `queueMicrotask` when there is
 # one, else with `then` on a resolved promise (its own fallback). In workerd `queueMicrotask` is
-# a C++ API call that wraps its callback anew each time: on the promise path the producer serves
-# about 7 % more requests per second (docs/PERFORMANCE.md). The getter through which wasm-bindgen
-# asks whether `queueMicrotask` exists answers "no". If wasm-bindgen's output changes shape, the
-# build stops here rather than silently losing that.
+# a C++ API call that wraps its callback anew each time: 4-5 % of the producer isolate's CPU
+# profile (docs/PERFORMANCE.md). The getter through which wasm-bindgen asks whether
+# `queueMicrotask` exists answers "no". If wasm-bindgen's output changes shape, the build stops
+# here rather than silently losing that.
 node -e '
 const fs = require("fs");
 const file = process.argv[1];
