@@ -170,6 +170,7 @@ pub fn base64_encode_into(out: &mut String, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn iso_utc_millis_writes_what_to_iso_string_writes() {
@@ -193,7 +194,6 @@ mod tests {
             assert_eq!(iso_utc_millis(ms), expected, "{ms}");
         }
     }
-    use super::*;
 
     #[test]
     fn base64_follows_rfc_4648_vectors() {
