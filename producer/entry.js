@@ -1,15 +1,36 @@
 // The producer's entry module: a plain module-worker object around worker-build's output.
 //
-// worker-build exports a class (a `WorkerEntrypoint`) behind a Proxy, so that each request
-// constructs an instance and two Proxies before it reaches the Rust `fetch` (about 4 % of the
-// producer isolate's CPU profile, docs/PERFORMANCE.md). Its `fetch` needs only `this.env` and
-// `this.ctx`, so this object calls it with those directly.
+// A webhook with a declared length (every Cal.com delivery) takes a direct path: this module
+// does its I/O (the body, both SHA-256 jobs with Web Crypto, the queue send, the `Response`) and
+// asks the Rust core (producer/src/entry.rs) for every decision, one synchronous call each. Everything
+// else (health, wrong routes or methods, a body without a length, the first request after a wasm
+// trap) goes to the Rust `fetch`, which routes and answers every request by itself. Why: an
+// `async` Rust handler pays glue per awaited promise, and SHA-256 compiled to wasm costs several
+// times the runtime's own (docs/PERFORMANCE.md).
 //
-// What the Proxy adds is kept: after a wasm trap (a panic aborts), the shim's state says so,
-// and the next request goes through the class, whose constructor starts a fresh wasm instance.
+// worker-build exports a class behind a Proxy that constructs an instance and two Proxies per
+// request; its `fetch` needs only `this.env` and `this.ctx`, so it is called with those directly.
+// After a wasm trap (a panic aborts) the shim's state says so, and requests go through the
+// class, whose constructor starts a fresh wasm instance.
 import Entrypoint from "./build/index.js";
 
-const { fetch: handle } = Entrypoint.prototype;
+const {
+  fetch: handle,
+  webhook_route,
+  webhook_secret_list,
+  signature_digest,
+  webhook_decide,
+  webhook_keyed,
+  webhook_sent,
+  webhook_unsent,
+} = Entrypoint.prototype;
+
+const [WEBHOOK_PATH, MAX_BODY_BYTES, SIGNATURE_HEADER, SEND_RETRY_DELAYS_MS] = webhook_route();
+const SEND_ATTEMPTS = [0, ...SEND_RETRY_DELAYS_MS];
+const JSON_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-store" };
+const TEXT_MESSAGE = { contentType: "text" };
+const HMAC = { name: "HMAC", hash: "SHA-256" };
+const encoder = new TextEncoder();
 
 function trapped(error) {
   if (error instanceof WebAssembly.RuntimeError) {
@@ -18,11 +39,102 @@ function trapped(error) {
   throw error;
 }
 
+// Only a sound filter: a request it lets through is a POST to the webhook path (no query) with
+// a decimal Content-Length within the cap. Anything it refuses, the Rust `fetch` routes.
+function direct(request) {
+  if (request.method !== "POST") return false;
+  const length = request.headers.get("Content-Length");
+  if (length === null || !/^[0-9]{1,9}$/.test(length) || Number(length) > MAX_BODY_BYTES) {
+    return false;
+  }
+  const url = request.url;
+  const path = url.indexOf("/", url.indexOf("://") + 3);
+  return path === url.length - WEBHOOK_PATH.length && url.endsWith(WEBHOOK_PATH);
+}
+
+// The webhook secrets as Web Crypto keys, imported again only when the secret's value changes
+// (a deploy or `wrangler secret put`).
+let keysFor;
+let keys;
+function hmacKeys(raw) {
+  if (raw !== keysFor || keys === undefined) {
+    keysFor = raw;
+    keys = Promise.all(
+      webhook_secret_list(typeof raw === "string" ? raw : undefined).map((secret) =>
+        crypto.subtle.importKey("raw", encoder.encode(secret), HMAC, false, ["verify"]),
+      ),
+    ).catch((error) => {
+      keys = undefined;
+      throw error;
+    });
+  }
+  return keys;
+}
+
+// Whether some secret's HMAC of `body` is `digest`. Every key is tried whatever matched, and
+// Web Crypto's `verify` compares in constant time, so timing shows neither which secret is in
+// use nor the digest.
+async function matches(digest, body, raw) {
+  let matched = false;
+  for (const key of await hmacKeys(raw)) {
+    matched = (await crypto.subtle.verify(HMAC, key, digest, body)) || matched;
+  }
+  return matched;
+}
+
+// Sends the message as a `text` message (serialized once, in Rust), retrying briefly: Cal.com
+// waits for the answer. Returns the queue's last refusal, or undefined once the message is sent.
+async function enqueue(queue, message) {
+  let refusal = new Error("the queue refused the message");
+  for (const delay of SEND_ATTEMPTS) {
+    if (delay > 0) await new Promise((resume) => setTimeout(resume, delay));
+    try {
+      await queue.send(message, TEXT_MESSAGE);
+      return undefined;
+    } catch (error) {
+      refusal = error ?? refusal;
+    }
+  }
+  return refusal;
+}
+
+function answer(status, text) {
+  return new Response(text, { status, headers: JSON_HEADERS });
+}
+
+async function webhook(request, env, ctx) {
+  const started = Date.now();
+  const header = request.headers.get(SIGNATURE_HEADER);
+  let body;
+  try {
+    body = new Uint8Array(await request.arrayBuffer());
+  } catch {
+    body = undefined; // the upload broke off: the core answers body_read_failed
+  }
+  const claimed = signature_digest(header);
+  const matched =
+    body !== undefined && claimed !== undefined && (await matches(claimed, body, env.CALCOM_WEBHOOK_SECRET));
+  const [status, reply, pending, follow, keyInput] = webhook_decide(env, ctx, body, header, matched, started);
+  if (pending === undefined) return answer(status, reply);
+  const keyDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", keyInput));
+  const message = webhook_keyed(pending, keyDigest);
+  if (message === undefined) throw new Error("webhook_keyed: the core handed out no pending key");
+  const refusal = await enqueue(env.BOOKING_QUEUE, message);
+  if (refusal !== undefined) {
+    // Not stored, and Cal.com will not resend it: the core writes the error line and the 503.
+    const [failed, failure] = webhook_unsent(env, ctx, message, refusal, started);
+    return answer(failed, failure);
+  }
+  if (follow) webhook_sent(env, ctx, message, started);
+  return answer(status, reply);
+}
+
 export default {
   fetch(request, env, ctx) {
     if (globalThis.__worker_init_state.criticalError) {
       return new Entrypoint(ctx, env).fetch(request);
     }
-    return handle.call({ env, ctx }, request).catch(trapped);
+    const answered = direct(request) ? webhook(request, env, ctx) : handle.call({ env, ctx }, request);
+    return answered.catch(trapped);
   },
 };

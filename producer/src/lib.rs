@@ -6,9 +6,9 @@
 
 use shared::ingress::replay::{self, ADMIN_TOKEN_ENV};
 use shared::ingress::signature::{SECRET_ENV, SIGNATURE_HEADER};
-use shared::ingress::{self, Health, Ingress, Reply, Route, MAX_BODY_BYTES};
+use shared::ingress::{self, Health, Reply, Route, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine};
-use shell::body::{header, read_capped, Unread};
+use shell::body::{header, read_capped};
 use shell::error::describe;
 use shell::log::Logger;
 use worker::js_sys::{Date as JsDate, Object, Reflect};
@@ -18,12 +18,19 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::*;
 
+mod entry;
 mod settings;
+mod webhook;
 
 use crate::settings::webhook_secrets;
+use crate::webhook::{Hashing, Step};
 
 /// Producer binding of the `booking-events` queue.
 const QUEUE_BINDING: &str = "BOOKING_QUEUE";
+
+/// What a send fails with when the queue binding is missing.
+const MISSING_QUEUE: &str =
+    "the BOOKING_QUEUE binding is missing ([[queues.producers]] in wrangler.producer.toml)";
 
 /// Pauses between send attempts. Cal.com waits for our answer before showing the booker their
 /// confirmation, so the whole retry budget stays well under a second.
@@ -51,17 +58,12 @@ pub async fn fetch(
 /// `cf` object, which the runtime builds anew for each request, and which nothing here uses.
 async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
     let started = JsDate::now();
-    let logger = Logger {
-        worker: "producer",
-        level: shell::settings::log_level(env),
-        env,
-        ctx,
-    };
+    let logger = logger(env, ctx);
     let method = req.method();
     let url = req.url();
     let path = ingress::url_path(&url);
     let route = ingress::route(&method, path);
-    let (reply, mut line) = match route {
+    let (reply, line) = match route {
         Route::Webhook => handle_webhook(req, env, &logger, started).await,
         Route::Health => health(req, env, &logger),
         _ => (
@@ -70,11 +72,17 @@ async fn handle(req: &web_sys::Request, env: &Env, ctx: &Context) -> Reply {
             LogLine::new(Level::Warn, "request_refused").with("method", method.as_str()),
         ),
     };
-    line.set("status", reply.status);
-    line.set("outcome", reply.outcome());
-    line.set("duration_ms", (JsDate::now() - started).round() as u64);
-    logger.emit(&line);
+    webhook::finish(&logger, reply.status, reply.outcome(), line, started);
     reply
+}
+
+fn logger<'a>(env: &'a Env, ctx: &'a Context) -> Logger<'a> {
+    Logger {
+        worker: "producer",
+        level: shell::settings::log_level(env),
+        env,
+        ctx,
+    }
 }
 
 /// `now_ms`: the request's arrival (ms since 1970), the message's `received_at`.
@@ -84,57 +92,24 @@ async fn handle_webhook(
     logger: &Logger<'_>,
     now_ms: f64,
 ) -> (Reply, LogLine) {
-    let rejected = |reply: Reply| (reply, LogLine::new(Level::Warn, "webhook_rejected"));
-    let body = match read_capped(req, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(Unread::TooLarge) => return rejected(Reply::body_too_large()),
-        Err(Unread::Broken) => return rejected(Reply::body_read_failed()),
-    };
-    let secrets = webhook_secrets(env, logger);
-    if secrets.is_empty() {
-        let problem = format!("{SECRET_ENV} is not set: every webhook is refused until it is (wrangler secret put {SECRET_ENV})");
-        logger
-            .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", problem));
-    }
-    let signature = header(req, SIGNATURE_HEADER);
-    let received_at = shared::text::iso_utc_millis(now_ms as u64);
-
-    match ingress::accept_webhook(&secrets, signature.as_deref(), &body, &received_at) {
-        Ingress::Reply(reply) if reply.status >= 400 => rejected(reply),
-        Ingress::Reply(reply) => {
-            let event = if reply.outcome() == "ok" {
-                "webhook_ping"
-            } else {
-                "webhook_ignored"
-            };
-            let trigger = reply.body["event"].as_str().unwrap_or("").to_owned();
-            (
-                reply,
-                LogLine::new(Level::Info, event).with("trigger", trigger),
-            )
-        }
-        Ingress::Enqueue {
+    let body = read_capped(req, MAX_BODY_BYTES).await;
+    let header = header(req, SIGNATURE_HEADER);
+    let hashing = Hashing::Here(header.as_deref());
+    let body = body.as_deref().map_err(|e| *e);
+    match webhook::decide(env, logger, body, hashing, now_ms) {
+        Step::Answer(reply, line) => (reply, line),
+        Step::Enqueue {
             message,
-            body,
             reply,
-        } => {
-            let line = |level, event| {
-                LogLine::new(level, event)
-                    .with("trigger", message.trigger.as_str())
-                    .with("uid", message.booking.uid.as_str())
-                    .with("key", message.key.as_str())
-            };
-            match enqueue(env, &body).await {
-                Ok(()) => (reply, line(Level::Info, "webhook_queued")),
-                // Cal.com does not retry by default: this booking is lost unless someone acts.
-                Err(e) => (
-                    Reply::queue_unavailable(),
-                    line(Level::Error, "webhook_queue_failed")
-                        .with("error", describe(&e))
-                        .with("impact", "booking NOT stored; Cal.com will not resend it"),
-                ),
-            }
-        }
+            booking,
+            ..
+        } => match enqueue(env, &JsValue::from_str(&message)).await {
+            Ok(()) => (reply, webhook::sent_line(&booking, None)),
+            Err(e) => (
+                Reply::queue_unavailable(),
+                webhook::sent_line(&booking, Some(describe(&e))),
+            ),
+        },
     }
 }
 
@@ -162,19 +137,18 @@ fn health(req: &web_sys::Request, env: &Env, logger: &Logger<'_>) -> (Reply, Log
     )
 }
 
-/// Sends the message's JSON as a `text` message, retrying briefly. Serialized once, in Rust: the
-/// queue takes the string as it is (a `json` message would be parsed into a JS object and
-/// serialized again). The dashboard previews `text` bodies too, and every reader (the consumer,
-/// `/admin/replay`, `scripts/dlq-drain.mjs`) takes both forms, so messages queued as `json`
-/// before this change stay readable.
-async fn enqueue(env: &Env, json: &str) -> Result<()> {
-    let body = JsValue::from_str(json);
+/// Sends the message's JSON as a `text` message, retrying briefly (`entry.js` does the same on
+/// its direct path, with these delays). Serialized once, in Rust: the queue takes the string as it is (a
+/// `json` message would be parsed into a JS object and serialized again). The dashboard previews
+/// `text` bodies too, and every reader (the consumer, `/admin/replay`, `scripts/dlq-drain.mjs`)
+/// takes both forms, so messages queued as `json` before this change stay readable.
+async fn enqueue(env: &Env, body: &JsValue) -> Result<()> {
     let mut last_error = None;
     for delay_ms in std::iter::once(0).chain(SEND_RETRY_DELAYS_MS) {
         if delay_ms > 0 {
             Delay::from(std::time::Duration::from_millis(delay_ms)).await;
         }
-        match send_text(env, &body).await {
+        match send_text(env, body).await {
             Ok(_) => return Ok(()),
             Err(e) => last_error = Some(Error::from(e)),
         }
@@ -197,9 +171,7 @@ thread_local! {
 async fn send_text(env: &Env, body: &JsValue) -> std::result::Result<JsValue, JsValue> {
     let binding = shell::settings::raw(env, QUEUE_BINDING);
     if binding.is_undefined() {
-        return Err(JsValue::from_str(
-            "the BOOKING_QUEUE binding is missing ([[queues.producers]] in wrangler.producer.toml)",
-        ));
+        return Err(JsValue::from_str(MISSING_QUEUE));
     }
     let queue: worker::worker_sys::Queue = binding.unchecked_into();
     let sent = TEXT_MESSAGE.with(|options| queue.send(body.clone(), options.clone()))?;

@@ -34,7 +34,12 @@ fn message_of(ingress: Ingress) -> (BookingMessage, Reply) {
             message,
             body,
             reply,
+            key_input,
         } => {
+            assert_eq!(
+                key_input, None,
+                "hashed here: nothing for the caller to hash"
+            );
             assert_eq!(
                 body,
                 message.to_json(),

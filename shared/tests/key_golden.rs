@@ -2,13 +2,27 @@
 //! for the same delivery would send its email again. These keys were computed by the code that
 //! wrote the first ledger rows; any change to how the key is computed must keep every one.
 
-use shared::ingress::envelope::{parse_delivery, Delivery};
+use sha2::{Digest, Sha256};
+use shared::ingress::envelope::{fill_key, parse_delivery_for_queue, Delivery, KeyHash};
 
+/// The key of a booking body. Taken both ways the producer takes it, which must agree to the
+/// byte: hashed here, and hashed by the caller (the producer's entry module, with Web Crypto)
+/// from the bytes the core hands out, then written into the message.
 fn key_of(body: &[u8]) -> String {
-    match parse_delivery(body, "2026-12-01T09:00:00.000Z").expect("a sample parses") {
-        Delivery::Booking(message) => message.key,
-        _ => panic!("a booking sample"),
-    }
+    let now = "2026-12-01T09:00:00.000Z";
+    let here = parse_delivery_for_queue(body, now, KeyHash::Here).expect("a sample parses");
+    let caller = parse_delivery_for_queue(body, now, KeyHash::Caller).expect("a sample parses");
+    let Delivery::Booking(message) = here.delivery else {
+        panic!("a booking sample")
+    };
+    let digest = Sha256::digest(caller.key_input.expect("the bytes to hash"));
+    let filled = fill_key(caller.json.expect("a message"), &digest).expect("a pending key");
+    assert_eq!(
+        filled,
+        here.json.expect("a message"),
+        "the key hashed by the caller"
+    );
+    message.key
 }
 
 /// The samples as they were when the keys were pinned (`samples/` may grow new fields; these
@@ -54,7 +68,6 @@ fn the_key_of_an_awkward_payload_is_pinned() {
 /// as a `Value`, written compact with every object's keys sorted, hashed. An independent
 /// oracle for the streaming writer in `ingress::envelope`.
 fn reference_key(trigger: &str, payload: &serde_json::Value) -> String {
-    use sha2::{Digest, Sha256};
     fn canonical(v: &serde_json::Value, out: &mut String) {
         match v {
             serde_json::Value::Object(map) => {
@@ -280,4 +293,25 @@ fn the_key_of_a_large_payload_is_the_reference_key() {
         "a payload of {} bytes",
         body.len()
     );
+}
+
+/// A message whose key is already written, or a digest too short to be SHA-256's, is refused:
+/// a message never leaves with a key that is not its own.
+#[test]
+fn fill_key_writes_only_a_pending_key_from_a_whole_digest() {
+    let body = sample("booking-created");
+    let now = "2026-12-01T09:00:00.000Z";
+    let caller = parse_delivery_for_queue(&body, now, KeyHash::Caller).unwrap();
+    let here = parse_delivery_for_queue(&body, now, KeyHash::Here).unwrap();
+    let digest = Sha256::digest(caller.key_input.unwrap());
+    assert_eq!(fill_key(here.json.unwrap(), &digest), None, "already keyed");
+    assert_eq!(
+        fill_key(caller.json.unwrap(), &digest[..31]),
+        None,
+        "short digest"
+    );
+    // Non-booking deliveries hand out nothing to hash.
+    let ping = br#"{"triggerEvent":"PING","payload":{}}"#;
+    let read = parse_delivery_for_queue(ping, now, KeyHash::Caller).unwrap();
+    assert_eq!((read.json, read.key_input), (None, None));
 }

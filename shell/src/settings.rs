@@ -17,11 +17,23 @@ pub type Memo<T> = RefCell<Option<(JsValue, Rc<T>)>>;
 
 thread_local! {
     static LEVEL: Memo<Level> = const { RefCell::new(None) };
+    /// The names looked up so far, as JS strings: making one from Rust text decodes it anew.
+    static NAMES: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The var or secret `name` as `env` holds it (`undefined` when unset).
-pub fn raw(env: &Env, name: &str) -> JsValue {
-    Reflect::get(env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+/// The var, secret or binding `name` as `env` holds it (`undefined` when unset).
+pub fn raw(env: &Env, name: &'static str) -> JsValue {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        let at = match names.iter().position(|(known, _)| *known == name) {
+            Some(at) => at,
+            None => {
+                names.push((name, JsValue::from_str(name)));
+                names.len() - 1
+            }
+        };
+        Reflect::get(env, &names[at].1).unwrap_or(JsValue::UNDEFINED)
+    })
 }
 
 /// `parse(text)` of the setting's `value` (empty text when it is not a string), or the value

@@ -58,6 +58,9 @@ pub struct PipelineOptions {
     pub batch_timeout_secs: u32,
     /// wrangler's `--log-level`: `log` shows the workers' console.log lines (`info` does not); load runs use `warn`.
     pub log_level: &'static str,
+    /// Give the producer its `BOOKING_QUEUE` binding (false: every send fails, as a queue that
+    /// refuses messages would).
+    pub producer_queue: bool,
 }
 
 impl Default for PipelineOptions {
@@ -85,6 +88,7 @@ impl Default for PipelineOptions {
             stub_port: None,
             batch_timeout_secs: 1,
             log_level: "log",
+            producer_queue: true,
         }
     }
 }
@@ -139,7 +143,20 @@ impl Pipeline {
                 },
             )?);
         }
-        configs.push(write_config(&dir, "wrangler.producer.toml", &vars, |_| {})?);
+        let producer_queue = options.producer_queue;
+        configs.push(write_config(
+            &dir,
+            "wrangler.producer.toml",
+            &vars,
+            |doc| {
+                if !producer_queue {
+                    doc["queues"]
+                        .as_table_mut()
+                        .expect("the producer has a [queues] table")
+                        .remove("producers");
+                }
+            },
+        )?);
         if options.with_gateway {
             // The gateway forwards /admin/* to it.
             configs.push(write_config(&dir, "wrangler.replay.toml", &vars, |_| {})?);

@@ -316,3 +316,50 @@ fn without_a_configured_secret_everything_is_refused_with_500() {
         p.logs()
     );
 }
+
+#[test]
+fn a_queue_that_refuses_the_message_gets_503_and_an_error_line_naming_the_booking() {
+    // No BOOKING_QUEUE binding: every send fails, as a queue that refuses messages would.
+    let p = Pipeline::start(PipelineOptions {
+        with_consumer: false,
+        producer_queue: false,
+        ..PipelineOptions::default()
+    })
+    .unwrap();
+    // Sized (the entry module's direct path) and chunked (the Rust handler): the same answer.
+    for (uid, chunked) in [("e2e-refused-sized", false), ("e2e-refused-chunked", true)] {
+        let body = body_of(&sample_with_uid("booking-created", uid));
+        let signature = shared::ingress::signature::sign(TEST_WEBHOOK_SECRET.as_bytes(), &body);
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("X-Cal-Signature-256", signature.as_str()),
+        ];
+        let res = if chunked {
+            http::send_chunked("POST", &webhook_url(&p), &headers, body)
+        } else {
+            http::send("POST", &webhook_url(&p), &headers, body)
+        }
+        .unwrap();
+        assert_eq!(
+            (res.status, res.json()["error"].as_str()),
+            (503, Some("queue_unavailable")),
+            "{uid}"
+        );
+        assert_eq!(res.header("Content-Type"), Some("application/json"));
+        // The line that tells the operator this booking is lost names it and what the queue said.
+        assert!(
+            p.wait_for_log_lines(
+                &[
+                    "\"webhook_queue_failed\"",
+                    uid,
+                    "BOOKING_QUEUE binding is missing",
+                    "\"status\":503"
+                ],
+                1,
+                Duration::from_secs(10)
+            ),
+            "{uid}: {}",
+            p.logs()
+        );
+    }
+}

@@ -151,17 +151,48 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
-pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
-    parse_delivery_for_queue(body, received_at).map(|(delivery, _)| delivery)
+/// Who takes the SHA-256 of a booking's idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHash {
+    /// Here, with `sha2`.
+    Here,
+    /// The caller: the producer's entry module, with Web Crypto, which costs a fraction of
+    /// SHA-256 compiled to wasm. The message's key is [`KEY_PENDING`] until [`fill_key`] writes
+    /// the key in, and [`ForQueue::key_input`] holds the bytes to hash.
+    Caller,
 }
 
-/// [`parse_delivery`], plus a booking message's JSON as it goes on the queue: serialized once,
-/// while fitting it into [`MAX_MESSAGE_BYTES`].
+/// The key of a message whose key the caller hashes, until [`fill_key`]: as long as a key, so
+/// the message's size (and the limits it was fitted with) stay as they will be.
+pub const KEY_PENDING: &str = "________________________________";
+
+/// A delivery as read for the queue.
+#[derive(Debug)]
+pub struct ForQueue {
+    pub delivery: Delivery,
+    /// A booking message's JSON as it goes on the queue: serialized once, while fitting it into
+    /// [`MAX_MESSAGE_BYTES`].
+    pub json: Option<String>,
+    /// With [`KeyHash::Caller`], for a booking: the bytes whose SHA-256 gives its key.
+    pub key_input: Option<Vec<u8>>,
+}
+
+/// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
+pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
+    parse_delivery_for_queue(body, received_at, KeyHash::Here).map(|read| read.delivery)
+}
+
+/// [`parse_delivery`], plus a booking message's JSON as it goes on the queue.
 pub fn parse_delivery_for_queue(
     body: &[u8],
     received_at: &str,
-) -> Result<(Delivery, Option<String>), BodyError> {
+    hash: KeyHash,
+) -> Result<ForQueue, BodyError> {
+    let answer = |delivery| ForQueue {
+        delivery,
+        json: None,
+        key_input: None,
+    };
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let repaired = replace_lone_surrogates(text);
     let text = repaired.as_deref().unwrap_or(text);
@@ -175,12 +206,12 @@ pub fn parse_delivery_for_queue(
         return Err(BodyError::MissingTrigger);
     }
     if trigger == PING {
-        return Ok((Delivery::Ping, None));
+        return Ok(answer(Delivery::Ping));
     }
     let Some(booking_trigger) = BookingTrigger::from_calcom(trigger) else {
         // Echoed in the answer and logs: keep a hostile trigger name short.
         let trigger = crate::text::truncate_bytes(trigger, 64).0;
-        return Ok((Delivery::Ignored { trigger }, None));
+        return Ok(answer(Delivery::Ignored { trigger }));
     };
 
     let missing_payload = BodyError::MissingPayload {
@@ -195,10 +226,38 @@ pub fn parse_delivery_for_queue(
         trigger: booking_trigger,
     })?;
 
-    let key = payload_key(booking_trigger, payload.value());
+    let (key, key_input) = match hash {
+        KeyHash::Here => (payload_key(booking_trigger, payload.value()), None),
+        KeyHash::Caller => {
+            let mut input = Vec::with_capacity(body.len());
+            key_bytes(&mut input, booking_trigger, payload.value());
+            (KEY_PENDING.to_owned(), Some(input))
+        }
+    };
     let sent_at = envelope.created_at.as_ref().and_then(payload::text);
     let (message, json) = build_message(&payload, &uid, booking_trigger, key, received_at, sent_at);
-    Ok((Delivery::Booking(Box::new(message)), Some(json)))
+    Ok(ForQueue {
+        delivery: Delivery::Booking(Box::new(message)),
+        json: Some(json),
+        key_input,
+    })
+}
+
+/// A message read with [`KeyHash::Caller`], its key written in from `digest` (the SHA-256 of
+/// its [`ForQueue::key_input`]). `None` if `json` has no pending key or `digest` is too short.
+pub fn fill_key(json: String, digest: &[u8]) -> Option<String> {
+    // The key is the message's second field, ahead of any text from the payload.
+    const FIELD: &str = "\"key\":\"";
+    let at = json.find(FIELD)? + FIELD.len();
+    let key = key_from_digest(digest.get(..32)?);
+    let mut bytes = json.into_bytes();
+    let pending = bytes.get_mut(at..at + KEY_PENDING.len())?;
+    if pending != KEY_PENDING.as_bytes() {
+        return None;
+    }
+    // ASCII over ASCII of the same length: the text stays UTF-8.
+    pending.copy_from_slice(key.as_bytes());
+    String::from_utf8(bytes).ok()
 }
 
 /// Hashes the trigger and the payload's text as given. The producer hashes the payload's
@@ -208,55 +267,57 @@ pub fn parse_delivery_for_queue(
 /// list, and a confirmation (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so
 /// those get new keys.
 pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
-    key_of(trigger, |h| h.update(raw_payload.as_bytes()))
+    let mut bytes = Vec::with_capacity(raw_payload.len() + 40);
+    key_prefix(&mut bytes, trigger);
+    bytes.extend_from_slice(raw_payload.as_bytes());
+    key_from_digest(&Sha256::digest(&bytes))
 }
 
-/// [`idempotency_key`] of a parsed payload, in its canonical form: streamed into the hash in
-/// chunks, never built whole (bit-identical to hashing the text `Canonical` writes).
+/// [`idempotency_key`] of a parsed payload, in its canonical form (see `Canonical`).
 pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
-    key_of(trigger, |hash| {
-        let mut canonical = Canonical {
-            out: Vec::with_capacity(Canonical::CHUNK),
-            hash,
-            sorting: Vec::new(),
-        };
-        canonical.value(payload);
-        canonical.flush();
-    })
+    let mut bytes = Vec::new();
+    key_bytes(&mut bytes, trigger, payload);
+    key_from_digest(&Sha256::digest(&bytes))
 }
 
-fn key_of(trigger: BookingTrigger, payload: impl FnOnce(&mut Sha256)) -> String {
-    let mut h = Sha256::new();
-    h.update(b"calcom-delivery/v1\n");
-    h.update(trigger.as_str().as_bytes());
-    h.update(b"\n");
-    payload(&mut h);
-    let digest = h.finalize();
-    // 128 bits: collision-free for any realistic volume, and short enough to read in logs.
+/// What the key hashes, ahead of the payload: the key's version and the trigger.
+fn key_prefix(out: &mut Vec<u8>, trigger: BookingTrigger) {
+    out.extend_from_slice(b"calcom-delivery/v1\n");
+    out.extend_from_slice(trigger.as_str().as_bytes());
+    out.push(b'\n');
+}
+
+/// Everything [`payload_key`] hashes, into `out`: written whole, then hashed in one pass (here
+/// or by the producer's entry module with Web Crypto). A body is at most 256 KiB, and so is this.
+fn key_bytes(out: &mut Vec<u8>, trigger: BookingTrigger, payload: &Json) {
+    key_prefix(out, trigger);
+    let mut canonical = Canonical {
+        out,
+        sorting: Vec::new(),
+    };
+    canonical.value(payload);
+}
+
+/// The key from the SHA-256 digest of its bytes: 128 bits, collision-free for any realistic
+/// volume, and short enough to read in logs.
+fn key_from_digest(digest: &[u8]) -> String {
     hex_lower(&digest[..16])
 }
 
-/// Writes compact JSON with object keys sorted into the hash, so key order and white space (a
+/// Writes compact JSON with object keys sorted, for the key's hash, so key order and white space (a
 /// proxy re-encoding the body) do not change the idempotency key. This is the text serde_json
 /// writes for the payload read as a `Value` with its keys sorted: a repeated key keeps its last
 /// value, every string is written as serde_json escapes it, every number as serde_json reads
 /// and writes it (`1E2` → `100.0`). The first ledger rows were keyed by exactly that text, and
 /// `shared/tests/key_golden.rs` holds it.
-///
-/// The text is written a few bytes at a time into `out`, which goes to the hash whenever it
-/// holds [`Canonical::CHUNK`] bytes: each `Sha256::update` has a fixed cost, and memory stays
-/// bounded whatever the payload's size.
-struct Canonical<'t, 'a, 'h> {
-    out: Vec<u8>,
-    hash: &'h mut Sha256,
+struct Canonical<'t, 'a, 'o> {
+    out: &'o mut Vec<u8>,
     /// The entries of the objects being written, each object's sorted by key text, innermost
     /// last: one buffer for the whole walk instead of one per object.
     sorting: Vec<(Cow<'t, str>, &'t (JsonStr<'a>, Json<'a>))>,
 }
 
 impl<'t, 'a> Canonical<'t, 'a, '_> {
-    const CHUNK: usize = 4096;
-
     fn value(&mut self, v: &'t Json<'a>) {
         match v {
             Json::Object(entries) => self.object(entries),
@@ -280,9 +341,6 @@ impl<'t, 'a> Canonical<'t, 'a, '_> {
                 .out
                 .extend_from_slice(if *b { b"true" } else { b"false" }),
             Json::Null => self.out.extend_from_slice(b"null"),
-        }
-        if self.out.len() >= Self::CHUNK {
-            self.flush();
         }
     }
 
@@ -318,24 +376,12 @@ impl<'t, 'a> Canonical<'t, 'a, '_> {
     fn string(&mut self, s: &JsonStr) {
         if !s.is_plain() {
             // Writing a string into a `Vec` cannot fail.
-            let _ = serde_json::to_writer(&mut self.out, &s.text());
+            let _ = serde_json::to_writer(&mut *self.out, &s.text());
             return;
         }
-        let raw = s.raw().as_bytes();
         self.out.push(b'"');
-        if raw.len() >= Self::CHUNK {
-            // Straight into the hash: no copy, and the buffer stays small.
-            self.flush();
-            self.hash.update(raw);
-        } else {
-            self.out.extend_from_slice(raw);
-        }
+        self.out.extend_from_slice(s.raw().as_bytes());
         self.out.push(b'"');
-    }
-
-    fn flush(&mut self) {
-        self.hash.update(&self.out);
-        self.out.clear();
     }
 }
 
@@ -373,7 +419,9 @@ pub fn build_message(
 /// booking would be lost: replace each lone surrogate escape with U+FFFD (`\ufffd`) before
 /// parsing. Runs after the signature check, on a copy; `None` when there is nothing to repair.
 fn replace_lone_surrogates(text: &str) -> Option<String> {
-    if !text.contains("\\u") {
+    // A byte scan: `str::contains` sets up a two-way search, which costs the producer's request
+    // path more than the scan itself for a needle this short.
+    if !text.as_bytes().windows(2).any(|pair| pair == b"\\u") {
         return None;
     }
     let bytes = text.as_bytes();

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::contract::message::BookingMessage;
 use crate::logging::{Level, LogLine};
-use envelope::{BodyError, Delivery};
+use envelope::{BodyError, Delivery, KeyHash};
 use signature::WebhookSecrets;
 
 /// The webhook route.
@@ -289,6 +289,10 @@ pub enum Ingress {
         message: Box<BookingMessage>,
         body: String,
         reply: Reply,
+        /// With [`KeyHash::Caller`]: the bytes whose SHA-256 gives the message's key, which
+        /// [`envelope::fill_key`] then writes into `body` (until then `message.key` and the key
+        /// in `body` are [`envelope::KEY_PENDING`]).
+        key_input: Option<Vec<u8>>,
     },
 }
 
@@ -299,37 +303,61 @@ pub fn accept_webhook(
     body: &[u8],
     received_at: &str,
 ) -> Ingress {
+    let signature = signature::verify(secrets, signature_header, body);
+    accept_checked(
+        !secrets.is_empty(),
+        signature,
+        body,
+        received_at,
+        KeyHash::Here,
+    )
+}
+
+/// [`accept_webhook`] with the signature already checked (`signature`: the verdict of
+/// [`signature::verify`], or of [`signature::judge`] when the MACs were computed elsewhere).
+/// `configured`: whether any secret is set; `hash`: who takes the key's SHA-256.
+pub fn accept_checked(
+    configured: bool,
+    signature: Result<(), signature::SignatureError>,
+    body: &[u8],
+    received_at: &str,
+    hash: KeyHash,
+) -> Ingress {
     // Fail closed: with no secret configured, nothing can be verified, so nothing is accepted.
-    if secrets.is_empty() {
+    if !configured {
         return Ingress::Reply(Reply::error(
             500,
             "secret_not_configured",
             "The receiver has no webhook secret configured (CALCOM_WEBHOOK_SECRET). The operator must set it; nothing is accepted until then.",
         ));
     }
-    if let Err(e) = signature::verify(secrets, signature_header, body) {
+    if let Err(e) = signature {
         return Ingress::Reply(Reply::error(401, e.code(), e.message()));
     }
-    match envelope::parse_delivery_for_queue(body, received_at) {
-        Err(e) => Ingress::Reply(body_error(&e)),
-        Ok((Delivery::Ping, _)) => Ingress::Reply(Reply::new(
+    let read = match envelope::parse_delivery_for_queue(body, received_at, hash) {
+        Ok(read) => read,
+        Err(e) => return Ingress::Reply(body_error(&e)),
+    };
+    match read.delivery {
+        Delivery::Ping => Ingress::Reply(Reply::new(
             200,
             json!({ "status": "ok", "event": envelope::PING }),
         )),
-        Ok((Delivery::Ignored { trigger }, _)) => Ingress::Reply(Reply::new(
+        Delivery::Ignored { trigger } => Ingress::Reply(Reply::new(
             200,
             json!({ "status": "ignored", "event": trigger }),
         )),
-        Ok((Delivery::Booking(message), json)) => {
+        Delivery::Booking(message) => {
             let reply = Reply::new(
                 202,
                 json!({ "status": "queued", "event": message.trigger.as_str(), "uid": message.booking.uid }),
             );
-            let body = json.unwrap_or_else(|| message.to_json());
+            let body = read.json.unwrap_or_else(|| message.to_json());
             Ingress::Enqueue {
                 message,
                 body,
                 reply,
+                key_input: read.key_input,
             }
         }
     }

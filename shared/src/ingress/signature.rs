@@ -83,13 +83,16 @@ impl WebhookSecrets {
     /// Parses the value of [`SECRET_ENV`]. Empty entries are ignored, so a trailing comma or a
     /// newline left by a shell does not create an empty (and thus guessable) key.
     pub fn parse(raw: &str) -> Self {
-        let keys = raw
-            .split([',', '\n'])
+        let keys = Self::split(raw).map(|s| Key::new(s.as_bytes())).collect();
+        Self { keys }
+    }
+
+    /// The secrets in [`SECRET_ENV`]'s value, each as Cal.com keys its HMAC with: what
+    /// [`parse`](Self::parse) keys, and what the producer's entry module imports into Web Crypto.
+    pub fn split(raw: &str) -> impl Iterator<Item = &str> {
+        raw.split([',', '\n'])
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| Key::new(s.as_bytes()))
-            .collect();
-        Self { keys }
     }
 
     /// The 1-based positions of the secrets shorter than [`MIN_SECRET_BYTES`] (never their
@@ -188,6 +191,22 @@ pub fn verify(
     header: Option<&str>,
     body: &[u8],
 ) -> Result<(), SignatureError> {
+    let expected = claimed_digest(header)?;
+    let mut matched = Choice::from(0);
+    for key in &secrets.keys {
+        matched |= key.mac(body).ct_eq(&expected);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+/// The digest `header` claims, or why it is refused before any MAC is computed. The producer's
+/// entry module compares it with Web Crypto's `verify` (constant time, in the runtime's C++),
+/// then hands the outcome to [`judge`].
+pub fn claimed_digest(header: Option<&str>) -> Result<[u8; DIGEST_LEN], SignatureError> {
     let header = header.map(str::trim).ok_or(SignatureError::Missing)?;
     if header.is_empty() {
         return Err(SignatureError::Missing);
@@ -195,12 +214,14 @@ pub fn verify(
     if header.eq_ignore_ascii_case(NO_SECRET_SENTINEL) {
         return Err(SignatureError::NoSecretInCalcom);
     }
-    let expected = parse_hex_digest(header).ok_or(SignatureError::Malformed)?;
-    let mut matched = Choice::from(0);
-    for key in &secrets.keys {
-        matched |= key.mac(body).ct_eq(&expected);
-    }
-    if bool::from(matched) {
+    parse_hex_digest(header).ok_or(SignatureError::Malformed)
+}
+
+/// The verdict on `header`, given whether some configured secret's MAC of the body equals its
+/// [`claimed_digest`] (`matched`, computed wherever the MACs were).
+pub fn judge(header: Option<&str>, matched: bool) -> Result<(), SignatureError> {
+    claimed_digest(header)?;
+    if matched {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)
@@ -397,5 +418,43 @@ mod tests {
         let shown = format!("{secrets:?}");
         assert!(!shown.contains("super_secret"), "{shown}");
         assert!(shown.contains("1 configured"));
+    }
+
+    #[test]
+    fn judging_a_match_made_elsewhere_gives_verify_s_verdicts() {
+        // The producer's entry module computes `matched` with Web Crypto; every header the
+        // verdict depends on must be judged as `verify` judges it.
+        let secrets = WebhookSecrets::parse("s3cret");
+        let sig = sign(b"s3cret", BODY);
+        let headers = [
+            None,
+            Some("  ".to_owned()),
+            Some("No-Secret-Provided".to_owned()),
+            Some(sig[..63].to_owned()),
+            Some(format!("sha256={sig}")),
+            Some(format!(" {sig} ")),
+            Some(sign(b"other", BODY)),
+        ];
+        for header in &headers {
+            let verdict = verify(&secrets, header.as_deref(), BODY);
+            let matched =
+                claimed_digest(header.as_deref()).is_ok_and(|digest| hex_lower(&digest) == sig);
+            assert_eq!(judge(header.as_deref(), matched), verdict, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn split_yields_the_secrets_parse_keys() {
+        let raw = " first secret ,\n\nsecond,  ,third\n";
+        assert_eq!(
+            WebhookSecrets::split(raw).collect::<Vec<_>>(),
+            ["first secret", "second", "third"]
+        );
+        let body = b"{}";
+        let secrets = WebhookSecrets::parse(raw);
+        for secret in WebhookSecrets::split(raw) {
+            let sig = sign(secret.as_bytes(), body);
+            assert_eq!(verify(&secrets, Some(&sig), body), Ok(()), "{secret}");
+        }
     }
 }

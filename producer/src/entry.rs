@@ -1,0 +1,146 @@
+//! What `entry.js` calls for a webhook with a declared length: the request's I/O (the body, both
+//! SHA-256 jobs with Web Crypto, the queue send and its retries, the `Response`) stays in
+//! JavaScript, and each decision is one synchronous call here. That spares the request the glue
+//! an `async` Rust handler costs (a closure and a finalizer per awaited promise, strings copied
+//! both ways), and the runtime's C++ hashes in a fraction of the time SHA-256 compiled to wasm
+//! takes: docs/PERFORMANCE.md has the measurements.
+//!
+//! The order: `webhook_route` once per isolate; per request `signature_digest`, then
+//! `webhook_decide`, then for a booking `webhook_keyed`, the send, and `webhook_sent` (only when
+//! asked to) or `webhook_unsent`. Values go back as JS values (arrays, strings, `undefined`),
+//! not Rust `String`s or `Option`s, whose return shims cost the size budget.
+
+use shared::ingress::envelope;
+use shared::ingress::signature::{self, WebhookSecrets, SIGNATURE_HEADER};
+use shared::ingress::{Reply, MAX_BODY_BYTES, WEBHOOK_PATH};
+use shared::logging::Level;
+use shell::body::Unread;
+use shell::error::describe;
+use worker::js_sys::{Array, Uint8Array};
+use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
+use worker::{worker_sys, Context, Env, Error};
+
+use crate::webhook::{self, Booking, Hashing, Step};
+use crate::{MISSING_QUEUE, QUEUE_BINDING, SEND_RETRY_DELAYS_MS};
+
+/// `[path, max body bytes, signature header, send retry delays in ms]`: which requests
+/// `entry.js` takes on its own path, and how it retries a refused send. Anything else goes to
+/// the Rust `fetch`, which routes every request.
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn webhook_route() -> Array {
+    let delays: Array = SEND_RETRY_DELAYS_MS
+        .iter()
+        .map(|&ms| JsValue::from(ms as f64))
+        .collect();
+    Array::of4(
+        &WEBHOOK_PATH.into(),
+        &(MAX_BODY_BYTES as f64).into(),
+        &SIGNATURE_HEADER.into(),
+        &delays,
+    )
+}
+
+/// The secrets in `CALCOM_WEBHOOK_SECRET`'s value (`raw`), for Web Crypto's `importKey`.
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn webhook_secret_list(raw: Option<String>) -> Array {
+    let raw = raw.unwrap_or_default();
+    WebhookSecrets::split(&raw).map(JsValue::from_str).collect()
+}
+
+/// The digest the signature header claims (a `Uint8Array`), for Web Crypto's `verify`;
+/// `undefined` when the header is refused before any MAC (`webhook_decide` says why).
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn signature_digest(header: Option<String>) -> JsValue {
+    signature::claimed_digest(header.as_deref()).map_or(JsValue::UNDEFINED, |digest| {
+        Uint8Array::from(&digest[..]).into()
+    })
+}
+
+/// The decision for a webhook: `[status, reply, message, follow, keyInput]`. `body` is
+/// `undefined` when it could not be read; `matched`: whether Web Crypto found a secret whose HMAC
+/// of the body is the header's digest. With a `message` (JSON text, its key pending), `keyInput`
+/// holds the bytes whose SHA-256 `webhook_keyed` takes to write the key in, and `follow` says
+/// whether `webhook_sent` must write the queued line after the send. Without one, the answer's
+/// line is written here.
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn webhook_decide(
+    env: Env,
+    ctx: worker_sys::Context,
+    body: Option<Vec<u8>>,
+    header: Option<String>,
+    matched: bool,
+    started: f64,
+) -> Array {
+    let ctx = Context::new(ctx);
+    let logger = crate::logger(&env, &ctx);
+    let body = body.as_deref().ok_or(Unread::Broken);
+    let hashing = Hashing::WebCrypto(signature::judge(header.as_deref(), matched));
+    match webhook::decide(&env, &logger, body, hashing, started) {
+        Step::Answer(reply, line) => {
+            webhook::finish(&logger, reply.status, reply.outcome(), line, started);
+            answer(&reply)
+        }
+        Step::Enqueue {
+            message,
+            reply,
+            key_input,
+            ..
+        } => {
+            let follow = Level::Info <= logger.level;
+            let key_input = key_input.map_or(JsValue::UNDEFINED, |bytes| {
+                Uint8Array::from(bytes.as_slice()).into()
+            });
+            Array::of5(
+                &reply.status.into(),
+                &reply.body_text().into(),
+                &message.into(),
+                &follow.into(),
+                &key_input,
+            )
+        }
+    }
+}
+
+/// The message with its key written in from `digest` (Web Crypto's SHA-256 of `keyInput`);
+/// `undefined` for anything but a message `webhook_decide` handed out and a SHA-256 digest.
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn webhook_keyed(message: String, digest: Vec<u8>) -> JsValue {
+    envelope::fill_key(message, &digest).map_or(JsValue::UNDEFINED, |json| json.into())
+}
+
+/// After the message was sent (and `webhook_decide` asked to follow): the queued line.
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn webhook_sent(env: Env, ctx: worker_sys::Context, message: String, started: f64) {
+    let ctx = Context::new(ctx);
+    let logger = crate::logger(&env, &ctx);
+    let line = webhook::sent_line(&Booking::of_message(&message), None);
+    webhook::finish(&logger, 202, "queued", line, started);
+}
+
+/// After every attempt to send failed (`error`: the queue's last refusal): the error line that
+/// names the booking, and `[status, reply]` (503).
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
+pub fn webhook_unsent(
+    env: Env,
+    ctx: worker_sys::Context,
+    message: String,
+    error: JsValue,
+    started: f64,
+) -> Array {
+    let ctx = Context::new(ctx);
+    let logger = crate::logger(&env, &ctx);
+    let error = if shell::settings::raw(&env, QUEUE_BINDING).is_undefined() {
+        MISSING_QUEUE.to_owned()
+    } else {
+        describe(&Error::from(error))
+    };
+    let reply = Reply::queue_unavailable();
+    let line = webhook::sent_line(&Booking::of_message(&message), Some(error));
+    webhook::finish(&logger, reply.status, reply.outcome(), line, started);
+    answer(&reply)
+}
+
+/// `[status, reply]`.
+fn answer(reply: &Reply) -> Array {
+    Array::of2(&reply.status.into(), &reply.body_text().into())
+}
