@@ -26,7 +26,6 @@ const {
 } = Entrypoint.prototype;
 
 const [WEBHOOK_PATH, MAX_BODY_BYTES, SIGNATURE_HEADER, SEND_RETRY_DELAYS_MS] = webhook_route();
-const SEND_ATTEMPTS = [0, ...SEND_RETRY_DELAYS_MS];
 const JSON_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-store" };
 const TEXT_MESSAGE = { contentType: "text" };
 const HMAC = { name: "HMAC", hash: "SHA-256" };
@@ -71,31 +70,19 @@ function hmacKeys(raw) {
   return keys;
 }
 
-// Whether some secret's HMAC of `body` is `digest`. Every key is tried whatever matched, and
-// Web Crypto's `verify` compares in constant time, so timing shows neither which secret is in
-// use nor the digest.
-async function matches(digest, body, raw) {
-  let matched = false;
-  for (const key of await hmacKeys(raw)) {
-    matched = (await crypto.subtle.verify(HMAC, key, digest, body)) || matched;
-  }
-  return matched;
-}
-
-// Sends the message as a `text` message (serialized once, in Rust), retrying briefly: Cal.com
-// waits for the answer. Returns the queue's last refusal, or undefined once the message is sent.
-async function enqueue(queue, message) {
-  let refusal = new Error("the queue refused the message");
-  for (const delay of SEND_ATTEMPTS) {
-    if (delay > 0) await new Promise((resume) => setTimeout(resume, delay));
+// After the queue refused a message once: the remaining attempts, after the core's delays
+// (Cal.com waits for the answer). Returns the queue's last refusal, or undefined once sent.
+async function retrySend(queue, message, refusal) {
+  for (const delay of SEND_RETRY_DELAYS_MS) {
+    await new Promise((resume) => setTimeout(resume, delay));
     try {
       await queue.send(message, TEXT_MESSAGE);
       return undefined;
     } catch (error) {
-      refusal = error ?? refusal;
+      refusal = error;
     }
   }
-  return refusal;
+  return refusal ?? "the queue refused the message without saying why";
 }
 
 function answer(status, text) {
@@ -111,15 +98,36 @@ async function webhook(request, env, ctx) {
   } catch {
     body = undefined; // the upload broke off: the core answers body_read_failed
   }
+  // Whether some secret's HMAC of the body is the digest the header claims. Every key is tried
+  // whatever matched, and Web Crypto's `verify` compares in constant time, so timing shows
+  // neither which secret is in use nor the digest.
   const claimed = signature_digest(header);
-  const matched =
-    body !== undefined && claimed !== undefined && (await matches(claimed, body, env.CALCOM_WEBHOOK_SECRET));
-  const [status, reply, pending, follow, keyInput] = webhook_decide(env, ctx, body, header, matched, started);
-  if (pending === undefined) return answer(status, reply);
-  const keyDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", keyInput));
-  const message = webhook_keyed(pending, keyDigest);
-  if (message === undefined) throw new Error("webhook_keyed: the core handed out no pending key");
-  const refusal = await enqueue(env.BOOKING_QUEUE, message);
+  let matched = false;
+  if (body !== undefined && claimed !== undefined) {
+    for (const key of await hmacKeys(env.CALCOM_WEBHOOK_SECRET)) {
+      matched = (await crypto.subtle.verify(HMAC, key, claimed, body)) || matched;
+    }
+  }
+  const [status, reply, ticket, follow, keyInput] = webhook_decide(env, ctx, body, header, matched, started);
+  if (ticket === undefined) return answer(status, reply);
+  // The core holds the message until it gets the key's digest; it is taken back whatever the
+  // hashing does.
+  let keyDigest;
+  let message;
+  try {
+    keyDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", keyInput));
+  } finally {
+    message = webhook_keyed(ticket, keyDigest);
+  }
+  if (message === undefined) throw new Error("webhook_keyed: no message held under this ticket");
+  // Sent as a `text` message: serialized once, in Rust. No Error is made up front: with the
+  // shim's stack trace limit, each one costs about as much as the send.
+  let refusal;
+  try {
+    await env.BOOKING_QUEUE.send(message, TEXT_MESSAGE);
+  } catch (error) {
+    refusal = await retrySend(env.BOOKING_QUEUE, message, error);
+  }
   if (refusal !== undefined) {
     // Not stored, and Cal.com will not resend it: the core writes the error line and the 503.
     const [failed, failure] = webhook_unsent(env, ctx, message, refusal, started);

@@ -8,11 +8,18 @@
 #   bash ../shared/bench/setup.sh /tmp/calcom-bench     # once: copies the kit, installs its wrangler
 #   bash scripts/bench-kit.sh [--kit DIR] [--n 2000] [--concurrency 32] [--pairs "floor js project"] [--rounds 2]
 #   bash scripts/bench-kit.sh --producer [--kit DIR] [--rounds 2]  # the producers alone: the JS pair's and ours
+#   bash scripts/bench-kit.sh --instructions [--kit DIR] [--rounds 2]  # the same, in instructions
 #
 # --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
 # CPU per request with the kit's cpu-per-request.sh (a fixed signed body; every workerd of the
 # side) and the CPU of the worker's own workerd apart from wrangler's proxy, then throughput and
 # p50/p99 side by side with paired.sh (ORDER=abba ROUNDS=4). It needs oha (cargo install oha).
+#
+# --instructions runs each producer alone with the worker's own workerd under valgrind's
+# callgrind (the same workerd binary for both sides, counting off until the warm-up is over) and
+# prints instructions per request over 600 requests after 400 of warm-up (concurrency 4). CPU
+# time on a shared 2-core VM moves by ±15 % from one run to the next; instruction counts move by
+# a few per cent (the collector's timing still varies), so a change of 5 % shows in one run.
 #
 # The project runs from a scratch folder with copies of its wrangler configs (the build in this
 # checkout, no [build] step, its own .dev.vars and local D1): your .dev.vars is not touched. Build
@@ -21,7 +28,7 @@
 # work. Absolute figures move between machines and runs; compare the ratios of one run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1 producer_alone=0
+kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1 producer_alone=0 instructions=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --kit) kit=$2; shift 2 ;;
@@ -30,6 +37,7 @@ while [ $# -gt 0 ]; do
     --pairs) pairs=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --producer) producer_alone=1; shift ;;
+    --instructions) instructions=1; shift ;;
     *) echo "usage: $0 [--kit DIR] [--n N] [--concurrency C] [--pairs \"floor js project\"] [--rounds R]" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +90,53 @@ sleep 1
 
 declare -A dir=([floor]="$kit/floor" [js]="$kit/js-peer" [project]="$project")
 declare -A port=([floor]=8801 [js]=8802 [project]=8803)
+
+if [ "$instructions" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "--instructions needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+  export CONFIGS=wrangler.producer.toml MINIFLARE_WORKERD_PATH="$scratch/workerd-callgrind.sh"
+  mkdir -p "$scratch/callgrind"
+  # wrangler starts two workerd: its proxy, and the one that runs the worker (with an inspector).
+  cat > "$MINIFLARE_WORKERD_PATH" <<SH
+#!/usr/bin/env bash
+real="$root/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
+if [[ " \$* " == *" --inspector-addr"* ]]; then
+  exec valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file -q \\
+    --callgrind-out-file="$scratch/callgrind/out.%p" "\$real" "\$@"
+fi
+exec "\$real" "\$@"
+SH
+  chmod +x "$MINIFLARE_WORKERD_PATH"
+  sig=$(openssl dgst -sha256 -hmac "$secret" -r < "$body" | cut -d' ' -f1)
+  load() {
+    oha -n "$2" -c 4 -m POST -H "X-Cal-Signature-256: $sig" -T application/json -D "$body" \
+      --no-tui "http://127.0.0.1:${port[$1]}/api/calcom-webhook" | grep -cE '^\s+\[202\] '"$2"' responses' || true
+  }
+  declare -A counts
+  order="js project"
+  for round in $(seq 1 "$rounds"); do
+    for name in $order; do
+      pg=$(bash "$kit/run-pair.sh" start "icount-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
+      pid=$(pgrep -g "$pg" -f valgrind | head -1)
+      load "$name" 400 >/dev/null
+      callgrind_control -z "$pid" >/dev/null 2>&1 && callgrind_control -i on "$pid" >/dev/null 2>&1
+      ok=$(load "$name" 600)
+      callgrind_control -i off "$pid" >/dev/null 2>&1 && callgrind_control -d "$pid" >/dev/null 2>&1
+      bash "$kit/run-pair.sh" stop "icount-$name"
+      total=$(awk '/^totals:/ { print $2 }' $(ls -t "$scratch/callgrind/out.$pid".* | head -1))
+      [ "$ok" = 1 ] || { echo "round $round $name: not every request got 202" >&2; exit 1; }
+      per=$((total / 600))
+      counts[$name]="${counts[$name]:-} $per"
+      echo "round $round $name producer alone: $per instructions per request (the worker's workerd)"
+    done
+    order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ')
+  done
+  for name in js project; do
+    echo "$name: least $(tr ' ' '\n' <<<"${counts[$name]}" | awk 'NF' | sort -n | head -1), mean $(tr ' ' '\n' <<<"${counts[$name]}" | awk 'NF { s += $1; k++ } END { printf "%d", s / k }') instructions per request"
+  done
+  least() { tr ' ' '\n' <<<"${counts[$1]}" | awk 'NF' | sort -n | head -1; }
+  awk -v a="$(least project)" -v b="$(least js)" 'BEGIN { printf "project / js (least of each): %.3f\n", a / b }'
+  exit 0
+fi
 
 if [ "$producer_alone" = 1 ]; then
   export CONFIGS=wrangler.producer.toml

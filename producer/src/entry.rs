@@ -56,12 +56,12 @@ pub fn signature_digest(header: Option<String>) -> JsValue {
     })
 }
 
-/// The decision for a webhook: `[status, reply, message, follow, keyInput]`. `body` is
+/// The decision for a webhook: `[status, reply, ticket, follow, keyInput]`. `body` is
 /// `undefined` when it could not be read; `matched`: whether Web Crypto found a secret whose HMAC
-/// of the body is the header's digest. With a `message` (JSON text, its key pending), `keyInput`
-/// holds the bytes whose SHA-256 `webhook_keyed` takes to write the key in, and `follow` says
-/// whether `webhook_sent` must write the queued line after the send. Without one, the answer's
-/// line is written here.
+/// of the body is the header's digest. For a booking, its message waits here under `ticket`
+/// until `webhook_keyed` writes its key in from the SHA-256 of `keyInput`; `follow` says whether
+/// `webhook_sent` must write the queued line after the send. Without a ticket, the answer's line
+/// is written here.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
 pub fn webhook_decide(
     env: Env,
@@ -93,7 +93,7 @@ pub fn webhook_decide(
             Array::of5(
                 &reply.status.into(),
                 &reply.body_text().into(),
-                &message.into(),
+                &pending::hold(message).into(),
                 &follow.into(),
                 &key_input,
             )
@@ -101,11 +101,48 @@ pub fn webhook_decide(
     }
 }
 
-/// The message with its key written in from `digest` (Web Crypto's SHA-256 of `keyInput`);
-/// `undefined` for anything but a message `webhook_decide` handed out and a SHA-256 digest.
+/// The message held under `ticket`, its key written in from `digest` (Web Crypto's SHA-256 of
+/// `keyInput`), and let go. `undefined` without a digest (the hashing failed: the request ends
+/// there), or for a ticket or digest `webhook_decide` did not hand out.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
-pub fn webhook_keyed(message: String, digest: Vec<u8>) -> JsValue {
-    envelope::fill_key(message, &digest).map_or(JsValue::UNDEFINED, |json| json.into())
+pub fn webhook_keyed(ticket: u32, digest: Option<Vec<u8>>) -> JsValue {
+    let message = pending::take(ticket);
+    match (message, digest) {
+        (Some(message), Some(digest)) => envelope::fill_key(message, &digest)
+            .map_or(JsValue::UNDEFINED, |json| json.into()),
+        _ => JsValue::UNDEFINED,
+    }
+}
+
+/// Messages whose key Web Crypto is hashing, by ticket: kept in wasm between `webhook_decide`
+/// and `webhook_keyed` rather than copied out as a JS string and back in (a third of the glue's
+/// cost per request). `entry.js` takes each one back before its request goes on, whatever the
+/// hashing did, so this holds at most the requests in flight.
+mod pending {
+    use std::cell::{Cell, RefCell};
+
+    thread_local! {
+        static HELD: RefCell<Vec<(u32, String)>> = const { RefCell::new(Vec::new()) };
+        static NEXT: Cell<u32> = const { Cell::new(0) };
+    }
+
+    pub fn hold(message: String) -> u32 {
+        let ticket = NEXT.with(|next| {
+            let ticket = next.get();
+            next.set(ticket.wrapping_add(1));
+            ticket
+        });
+        HELD.with(|held| held.borrow_mut().push((ticket, message)));
+        ticket
+    }
+
+    pub fn take(ticket: u32) -> Option<String> {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            let at = held.iter().position(|(t, _)| *t == ticket)?;
+            Some(held.swap_remove(at).1)
+        })
+    }
 }
 
 /// After the message was sent (and `webhook_decide` asked to follow): the queued line.
