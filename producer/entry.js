@@ -2,11 +2,11 @@
 //
 // A webhook with a declared length (every Cal.com delivery) takes a direct path: this module
 // does its I/O (the body, both SHA-256 jobs with Web Crypto, the queue send, the `Response`) and
-// asks the Rust core (producer/src/entry.rs) for every decision, one synchronous call each. Everything
-// else (health, wrong routes or methods, a body without a length, the first request after a wasm
-// trap) goes to the Rust `fetch`, which routes and answers every request by itself. Why: an
-// `async` Rust handler pays glue per awaited promise, and SHA-256 compiled to wasm costs several
-// times the runtime's own (docs/PERFORMANCE.md).
+// asks the Rust core (producer/src/entry.rs) for every decision, one synchronous call each.
+// Everything else (health, wrong routes or methods, a body without a length, the first request
+// after a wasm trap) goes to the Rust `fetch`, which routes and answers every request by itself.
+// Why: an `async` Rust handler pays glue per awaited promise, and SHA-256 compiled to wasm costs
+// several times the runtime's own (docs/PERFORMANCE.md).
 //
 // worker-build exports a class behind a Proxy that constructs an instance and two Proxies per
 // request; its `fetch` needs only `this.env` and `this.ctx`, so it is called with those directly.
@@ -63,7 +63,7 @@ function hmacKeys(raw) {
         crypto.subtle.importKey("raw", encoder.encode(secret), HMAC, false, ["verify"]),
       ),
     ).catch((error) => {
-      keys = undefined;
+      if (keysFor === raw) keys = undefined; // the next request imports them again
       throw error;
     });
   }
@@ -108,7 +108,8 @@ async function webhook(request, env, ctx) {
       matched = (await crypto.subtle.verify(HMAC, key, claimed, body)) || matched;
     }
   }
-  const [status, reply, ticket, follow, keyInput] = webhook_decide(env, ctx, body, header, matched, started);
+  const decision = webhook_decide(env, ctx, body, header, matched, started);
+  const [status, reply, ticket, follow, keyInput] = decision;
   if (ticket === undefined) return answer(status, reply);
   // The core holds the message until it gets the key's digest; it is taken back whatever the
   // hashing does.
@@ -142,7 +143,9 @@ export default {
     if (globalThis.__worker_init_state.criticalError) {
       return new Entrypoint(ctx, env).fetch(request);
     }
-    const answered = direct(request) ? webhook(request, env, ctx) : handle.call({ env, ctx }, request);
+    const answered = direct(request)
+      ? webhook(request, env, ctx)
+      : handle.call({ env, ctx }, request);
     return answered.catch(trapped);
   },
 };

@@ -108,8 +108,9 @@ pub fn webhook_decide(
 pub fn webhook_keyed(ticket: u32, digest: Option<Vec<u8>>) -> JsValue {
     let message = pending::take(ticket);
     match (message, digest) {
-        (Some(message), Some(digest)) => envelope::fill_key(message, &digest)
-            .map_or(JsValue::UNDEFINED, |json| json.into()),
+        (Some(message), Some(digest)) => {
+            envelope::fill_key(message, &digest).map_or(JsValue::UNDEFINED, |json| json.into())
+        }
         _ => JsValue::UNDEFINED,
     }
 }
