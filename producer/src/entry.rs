@@ -21,7 +21,7 @@ use worker::wasm_bindgen::{prelude::wasm_bindgen, JsValue};
 use worker::{worker_sys, Context, Env, Error};
 
 use crate::webhook::{self, Booking, Hashing, Step};
-use crate::{MISSING_QUEUE, QUEUE_BINDING, SEND_RETRY_DELAYS_MS};
+use crate::{MISSING_QUEUE, SEND_RETRY_DELAYS_MS};
 
 /// `[path, max body bytes, signature header, send retry delays in ms]`: which requests
 /// `entry.js` takes on its own path, and how it retries a refused send. Anything else goes to
@@ -167,10 +167,9 @@ pub fn webhook_unsent(
 ) -> Array {
     let ctx = Context::new(ctx);
     let logger = crate::logger(&env, &ctx);
-    let error = if shell::settings::raw(&env, QUEUE_BINDING).is_undefined() {
-        MISSING_QUEUE.to_owned()
-    } else {
-        describe(&Error::from(error))
+    let error = match crate::queue(&env) {
+        None => MISSING_QUEUE.to_owned(),
+        Some(_) => describe(&Error::from(error)),
     };
     let reply = Reply::queue_unavailable();
     let line = webhook::sent_line(&Booking::of_message(&message), Some(error));

@@ -138,10 +138,11 @@ fn health(req: &web_sys::Request, env: &Env, logger: &Logger<'_>) -> (Reply, Log
 }
 
 /// Sends the message's JSON as a `text` message, retrying briefly (`entry.js` does the same on
-/// its direct path, with these delays). Serialized once, in Rust: the queue takes the string as it is (a
-/// `json` message would be parsed into a JS object and serialized again). The dashboard previews
-/// `text` bodies too, and every reader (the consumer, `/admin/replay`, `scripts/dlq-drain.mjs`)
-/// takes both forms, so messages queued as `json` before this change stay readable.
+/// its direct path, with these delays). Serialized once, in Rust: the queue takes the string as
+/// it is (a `json` message would be parsed into a JS object and serialized again). The dashboard
+/// previews `text` bodies too, and every reader (the consumer, `/admin/replay`,
+/// `scripts/dlq-drain.mjs`) takes both forms, so messages queued as `json` before this change
+/// stay readable.
 async fn enqueue(env: &Env, body: &JsValue) -> Result<()> {
     let mut last_error = None;
     for delay_ms in std::iter::once(0).chain(SEND_RETRY_DELAYS_MS) {
@@ -169,11 +170,13 @@ thread_local! {
 /// `worker::Queue::send_raw` would check the binding's type and build the options object anew
 /// for every message. A missing binding fails like a refused send, and says so.
 async fn send_text(env: &Env, body: &JsValue) -> std::result::Result<JsValue, JsValue> {
-    let binding = shell::settings::raw(env, QUEUE_BINDING);
-    if binding.is_undefined() {
-        return Err(JsValue::from_str(MISSING_QUEUE));
-    }
-    let queue: worker::worker_sys::Queue = binding.unchecked_into();
+    let queue = queue(env).ok_or_else(|| JsValue::from_str(MISSING_QUEUE))?;
     let sent = TEXT_MESSAGE.with(|options| queue.send(body.clone(), options.clone()))?;
     JsFuture::from(sent).await
+}
+
+/// The `BOOKING_QUEUE` binding, if the config declares it.
+fn queue(env: &Env) -> Option<worker::worker_sys::Queue> {
+    let binding = shell::settings::raw(env, QUEUE_BINDING);
+    (!binding.is_undefined()).then(|| binding.unchecked_into())
 }

@@ -267,10 +267,13 @@ pub fn fill_key(json: String, digest: &[u8]) -> Option<String> {
 /// list, and a confirmation (`BOOKING_REQUESTED` → `BOOKING_CREATED`) changes the trigger, so
 /// those get new keys.
 pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
-    let mut bytes = Vec::with_capacity(raw_payload.len() + 40);
-    key_prefix(&mut bytes, trigger);
-    bytes.extend_from_slice(raw_payload.as_bytes());
-    key_from_digest(&Sha256::digest(&bytes))
+    let mut prefix = Vec::with_capacity(40);
+    key_prefix(&mut prefix, trigger);
+    let digest = Sha256::new()
+        .chain_update(&prefix)
+        .chain_update(raw_payload)
+        .finalize();
+    key_from_digest(&digest)
 }
 
 /// [`idempotency_key`] of a parsed payload, in its canonical form (see `Canonical`).
