@@ -8,7 +8,7 @@
 #   bash ../shared/bench/setup.sh /tmp/calcom-bench     # once: copies the kit, installs its wrangler
 #   bash scripts/bench-kit.sh [--kit DIR] [--n 2000] [--concurrency 32] [--pairs "floor js project"] [--rounds 2]
 #   bash scripts/bench-kit.sh --producer [--kit DIR] [--rounds 2]  # the producers alone: the JS pair's and ours
-#   bash scripts/bench-kit.sh --instructions [--kit DIR] [--rounds 2]  # the same, in instructions
+#   bash scripts/bench-kit.sh --instructions [--kit DIR] [--rounds 2] [--warmup 400]  # the same, in instructions
 #
 # --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
 # CPU per request with the kit's cpu-per-request.sh (a fixed signed body; every workerd of the
@@ -17,7 +17,7 @@
 #
 # --instructions runs each producer alone with the worker's own workerd under valgrind's
 # callgrind (the same workerd binary for both sides, counting off until the warm-up is over) and
-# prints instructions per request over 600 requests after 400 of warm-up (concurrency 4). CPU
+# prints instructions per request over 600 requests after 400 of warm-up (--warmup; concurrency 4). CPU
 # time on a shared 2-core VM moves by ±15 % from one run to the next; instruction counts move by
 # a few per cent (the collector's timing still varies), so a change of 5 % shows in one run.
 #
@@ -28,7 +28,7 @@
 # work. Absolute figures move between machines and runs; compare the ratios of one run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1 producer_alone=0 instructions=0
+kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1 producer_alone=0 instructions=0 warmup=400
 while [ $# -gt 0 ]; do
   case "$1" in
     --kit) kit=$2; shift 2 ;;
@@ -38,7 +38,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --producer) producer_alone=1; shift ;;
     --instructions) instructions=1; shift ;;
-    *) echo "usage: $0 [--kit DIR] [--n N] [--concurrency C] [--pairs \"floor js project\"] [--rounds R]" >&2; exit 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    *) echo "usage: $0 [--kit DIR] [--n N] [--concurrency C] [--pairs \"floor js project\"] [--rounds R] [--producer | --instructions [--warmup N]]" >&2; exit 2 ;;
   esac
 done
 [ -f "$kit/cpu-pipeline.py" ] || { echo "no bench kit in $kit: bash ../shared/bench/setup.sh $kit" >&2; exit 1; }
@@ -117,7 +118,7 @@ SH
     for name in $order; do
       pg=$(bash "$kit/run-pair.sh" start "icount-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
       pid=$(pgrep -g "$pg" -f valgrind | head -1)
-      load "$name" 400 >/dev/null
+      load "$name" "$warmup" >/dev/null
       callgrind_control -z "$pid" >/dev/null 2>&1 && callgrind_control -i on "$pid" >/dev/null 2>&1
       ok=$(load "$name" 600)
       callgrind_control -i off "$pid" >/dev/null 2>&1 && callgrind_control -d "$pid" >/dev/null 2>&1

@@ -49,11 +49,18 @@ pub fn webhook_secret_list(raw: Option<String>) -> Array {
 
 /// The digest the signature header claims (a `Uint8Array`), for Web Crypto's `verify`;
 /// `undefined` when the header is refused before any MAC (`webhook_decide` says why).
+/// `header`: the header's UTF-8 bytes (as `TextEncoder` gives them), like every header argument
+/// here: wasm-bindgen copies a string in with a loop in JS, bytes with one native copy.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
-pub fn signature_digest(header: Option<String>) -> JsValue {
-    signature::claimed_digest(header.as_deref()).map_or(JsValue::UNDEFINED, |digest| {
+pub fn signature_digest(header: Option<Vec<u8>>) -> JsValue {
+    signature::claimed_digest(text(&header)).map_or(JsValue::UNDEFINED, |digest| {
         Uint8Array::from(&digest[..]).into()
     })
+}
+
+/// A header's bytes as text: always UTF-8 from `TextEncoder`, so `None` only when absent.
+fn text(header: &Option<Vec<u8>>) -> Option<&str> {
+    std::str::from_utf8(header.as_deref()?).ok()
 }
 
 /// The decision for a webhook: `[status, reply, ticket, follow, keyInput]`. `body` is
@@ -67,14 +74,14 @@ pub fn webhook_decide(
     env: Env,
     ctx: worker_sys::Context,
     body: Option<Vec<u8>>,
-    header: Option<String>,
+    header: Option<Vec<u8>>,
     matched: bool,
     started: f64,
 ) -> Array {
     let ctx = Context::new(ctx);
     let logger = crate::logger(&env, &ctx);
     let body = body.as_deref().ok_or(Unread::Broken);
-    let hashing = Hashing::WebCrypto(signature::judge(header.as_deref(), matched));
+    let hashing = Hashing::WebCrypto(signature::judge(text(&header), matched));
     match webhook::decide(&env, &logger, body, hashing, started) {
         Step::Answer(reply, line) => {
             webhook::finish(&logger, reply.status, reply.outcome(), line, started);

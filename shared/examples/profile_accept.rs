@@ -1,9 +1,12 @@
 //! Runs the producer's whole decision (verify, parse, build the message) on a sample many times,
 //! for a profiler: `valgrind --tool=callgrind target/release/examples/profile_accept [SAMPLE] [N]`
 //! then `callgrind_annotate`. Instruction counts are repeatable on a busy machine, unlike time.
+//! With `PROFILE_HASHING=caller`, the work the producer's direct path leaves to wasm: the
+//! signature already judged and the key's SHA-256 left to the caller (Web Crypto in workerd).
 
+use shared::ingress::envelope::KeyHash;
 use shared::ingress::signature::{sign, WebhookSecrets};
-use shared::ingress::{accept_webhook, Ingress};
+use shared::ingress::{accept_checked, accept_webhook, Ingress};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -19,14 +22,16 @@ fn main() {
     let body = serde_json::to_vec(&value).unwrap();
     let secrets = WebhookSecrets::parse("whsec_profile");
     let signature = sign(b"whsec_profile", &body);
+    let caller = std::env::var("PROFILE_HASHING").is_ok_and(|h| h == "caller");
+    let received_at = "2026-12-01T09:00:00.000Z";
     let mut queued = 0;
     for _ in 0..n {
-        if let Ingress::Enqueue { body, .. } = accept_webhook(
-            &secrets,
-            Some(&signature),
-            &body,
-            "2026-12-01T09:00:00.000Z",
-        ) {
+        let ingress = if caller {
+            accept_checked(true, Ok(()), &body, received_at, KeyHash::Caller)
+        } else {
+            accept_webhook(&secrets, Some(&signature), &body, received_at)
+        };
+        if let Ingress::Enqueue { body, .. } = ingress {
             queued += body.len();
         }
     }
