@@ -17,9 +17,10 @@
 #
 # --instructions runs each producer alone with the worker's own workerd under valgrind's
 # callgrind (the same workerd binary for both sides, counting off until the warm-up is over) and
-# prints instructions per request over 600 requests after 400 of warm-up (--warmup; concurrency 4). CPU
-# time on a shared 2-core VM moves by ±15 % from one run to the next; instruction counts move by
-# a few per cent (the collector's timing still varies), so a change of 5 % shows in one run.
+# prints instructions per request over 600 requests after 400 of warm-up (--warmup N;
+# concurrency 4). CPU time on a shared 2-core VM moves by ±15 % from one run to the next;
+# instruction counts move by a few per cent (the collector's timing still varies), so a change of
+# 5 % shows in one run.
 #
 # The project runs from a scratch folder with copies of its wrangler configs (the build in this
 # checkout, no [build] step, its own .dev.vars and local D1): your .dev.vars is not touched. Build

@@ -49,8 +49,8 @@ pub fn webhook_secret_list(raw: Option<String>) -> Array {
 
 /// The digest the signature header claims (a `Uint8Array`), for Web Crypto's `verify`;
 /// `undefined` when the header is refused before any MAC (`webhook_decide` says why).
-/// `header`: the header's UTF-8 bytes (as `TextEncoder` gives them), like every header argument
-/// here: wasm-bindgen copies a string in with a loop in JS, bytes with one native copy.
+/// `header`: its UTF-8 bytes from `TextEncoder` (so too for `webhook_decide`), because
+/// wasm-bindgen copies a string in with a loop in JS, and bytes with one native copy.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
 pub fn signature_digest(header: Option<Vec<u8>>) -> JsValue {
     signature::claimed_digest(text(&header)).map_or(JsValue::UNDEFINED, |digest| {
