@@ -9,8 +9,34 @@
 //   queue consumer of booking-events-dlq  posts what was dead-lettered to the stub
 //     (Miniflare drops messages of a queue without a consumer; in production nothing consumes the
 //     DLQ, so the dashboard and the HTTP pull API can show its messages)
+// Forwards `request` to `target`. A body without a length (a chunked upload) goes through a copy
+// that is read to its end whatever the target reads: the producer answers an oversize upload
+// (413) and stops reading, and without the copy that cut runs back up the chain to wrangler's
+// proxy in front, which may then answer 503 "Your worker restarted mid-request" instead of the
+// producer's 413, depending on timing. A body with a length is forwarded as it is.
+function forward(request, target, ctx) {
+  if (request.body === null || request.headers.has("content-length")) {
+    return target.fetch(request);
+  }
+  const { readable, writable } = new TransformStream();
+  ctx.waitUntil(drainInto(request.body, writable));
+  return target.fetch(new Request(request, { body: readable }));
+}
+
+async function drainInto(body, writable) {
+  const reader = body.getReader();
+  const writer = writable.getWriter();
+  let open = true;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (open) await writer.write(value).catch(() => (open = false));
+  }
+  if (open) await writer.close().catch(() => {});
+}
+
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === "/__dev/enqueue") {
       if (request.method !== "POST") {
@@ -30,9 +56,9 @@ export default {
       return Response.json({ status: "enqueued", contentType: type }, { status: 202 });
     }
     if (url.pathname.startsWith("/admin/")) {
-      return env.REPLAY.fetch(request);
+      return forward(request, env.REPLAY, ctx);
     }
-    return env.PRODUCER.fetch(request);
+    return forward(request, env.PRODUCER, ctx);
   },
 
   async queue(batch, env) {
