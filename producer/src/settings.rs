@@ -19,7 +19,8 @@ thread_local! {
 /// request would drown the log.
 pub fn webhook_secrets(env: &Env, logger: &Logger<'_>) -> Rc<WebhookSecrets> {
     let (secrets, fresh) = memo(&SECRETS, raw(env, SECRET_ENV), WebhookSecrets::parse);
-    if let Some(weakness) = secrets.weakness().filter(|_| fresh) {
+    // Only when just parsed: judging the secrets' strength is not free, and the answer is the same.
+    if let Some(weakness) = fresh.then(|| secrets.weakness()).flatten() {
         logger
             .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", weakness));
     }
