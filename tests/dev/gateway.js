@@ -9,6 +9,7 @@
 //   queue consumer of booking-events-dlq  posts what was dead-lettered to the stub
 //     (Miniflare drops messages of a queue without a consumer; in production nothing consumes the
 //     DLQ, so the dashboard and the HTTP pull API can show its messages)
+
 // Forwards `request` to `target`. A body without a length (a chunked upload) goes through a copy
 // that is read to its end whatever the target reads: the producer answers an oversize upload
 // (413) and stops reading, and without the copy that cut runs back up the chain to wrangler's
@@ -26,11 +27,17 @@ function forward(request, target, ctx) {
 async function drainInto(body, writable) {
   const reader = body.getReader();
   const writer = writable.getWriter();
-  let open = true;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (open) await writer.write(value).catch(() => (open = false));
+  let open = true; // until the target stops reading
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (open) await writer.write(value).catch(() => (open = false));
+    }
+  } catch (error) {
+    // The upload broke off: so does the target's copy of it.
+    if (open) await writer.abort(error).catch(() => {});
+    return;
   }
   if (open) await writer.close().catch(() => {});
 }

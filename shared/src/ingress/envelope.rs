@@ -246,10 +246,9 @@ pub fn parse_delivery_for_queue(
 /// A message read with [`KeyHash::Caller`], its key written in from `digest` (the SHA-256 of
 /// its [`ForQueue::key_input`]). `None` if `json` has no pending key or `digest` is too short.
 pub fn fill_key(json: String, digest: &[u8]) -> Option<String> {
-    // The key is the message's second field, ahead of any text from the payload.
+    // The key is the message's second field, ahead of any text from the payload: a plain scan
+    // from the start finds it at once, where `str::find` sets up a two-way searcher first.
     const FIELD: &str = "\"key\":\"";
-    // The key is the message's second field: a plain scan from the start finds it at once, where
-    // `str::find` sets up a two-way searcher first.
     let at = json
         .as_bytes()
         .windows(FIELD.len())
