@@ -8,14 +8,16 @@
 #   bash ../shared/bench/setup.sh /tmp/calcom-bench     # once: copies the kit, installs its wrangler
 #   bash scripts/bench-kit.sh [--kit DIR] [--n 2000] [--concurrency 32] [--pairs "floor js project"] [--rounds 2]
 #   bash scripts/bench-kit.sh --producer [--kit DIR] [--rounds 2]  # the producers alone: the JS pair's and ours
-#   bash scripts/bench-kit.sh --instructions [--kit DIR] [--rounds 2] [--warmup 400]  # the same, in instructions
+#   bash scripts/bench-kit.sh --instructions [--kit DIR] [--rounds 2] [--warmup 400] [--pairs "floor js project"]
+#                                                 # the producers alone in instructions, the floor's too
 #
 # --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
 # CPU per request with the kit's cpu-per-request.sh (a fixed signed body; every workerd of the
 # side) and the CPU of the worker's own workerd apart from wrangler's proxy, then throughput and
 # p50/p99 side by side with paired.sh (ORDER=abba ROUNDS=4). It needs oha (cargo install oha).
 #
-# --instructions runs each producer alone with the worker's own workerd under valgrind's
+# --instructions runs each producer alone (the floor's, the JS pair's and ours, or those --pairs
+# names) with the worker's own workerd under valgrind's
 # callgrind (the same workerd binary for both sides, counting off until the warm-up is over) and
 # prints instructions per request over 600 requests after 400 of warm-up (--warmup N;
 # concurrency 4). CPU time on a shared 2-core VM moves by ±15 % from one run to the next;
@@ -114,7 +116,7 @@ SH
       --no-tui "http://127.0.0.1:${port[$1]}/api/calcom-webhook" | grep -cE '^\s+\[202\] '"$2"' responses' || true
   }
   declare -A counts
-  order="js project"
+  order="$pairs"
   for round in $(seq 1 "$rounds"); do
     for name in $order; do
       pg=$(bash "$kit/run-pair.sh" start "icount-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
@@ -135,10 +137,14 @@ SH
   # The least of the rounds: the collector's timing only ever adds instructions.
   least() { tr ' ' '\n' <<<"${counts[$1]}" | awk 'NF' | sort -n | head -1; }
   mean() { tr ' ' '\n' <<<"${counts[$1]}" | awk 'NF { s += $1; k++ } END { printf "%d", s / k }'; }
-  for name in js project; do
+  for name in $pairs; do
     echo "$name: least $(least "$name"), mean $(mean "$name") instructions per request"
   done
-  awk -v a="$(least project)" -v b="$(least js)" 'BEGIN { printf "project / js (least of each): %.3f\n", a / b }'
+  ratio() { awk -v a="$(least "$1")" -v b="$(least "$2")" -v t="$1 / $2" 'BEGIN { printf "%s (least of each): %.3f\n", t, a / b }'; }
+  for pair in "project js" "project floor" "js floor"; do
+    set -- $pair
+    if [[ " $pairs " == *" $1 "* && " $pairs " == *" $2 "* ]]; then ratio "$1" "$2"; fi
+  done
   exit 0
 fi
 
