@@ -17,8 +17,8 @@
 # p50/p99 side by side with paired.sh (ORDER=abba ROUNDS=4). It needs oha (cargo install oha).
 #
 # --instructions runs each producer alone (the floor's, the JS pair's and ours, or those --pairs
-# names) with the worker's own workerd under valgrind's
-# callgrind (the same workerd binary for both sides, counting off until the warm-up is over) and
+# names) with the worker's own workerd under valgrind's callgrind (the same workerd binary for
+# every side, counting off until the warm-up is over) and
 # prints instructions per request over 600 requests after 400 of warm-up (--warmup N;
 # concurrency 4). CPU time on a shared 2-core VM moves by ±15 % from one run to the next;
 # instruction counts move by a few per cent (the collector's timing still varies), so a change of
@@ -142,8 +142,8 @@ SH
   done
   ratio() { awk -v a="$(least "$1")" -v b="$(least "$2")" -v t="$1 / $2" 'BEGIN { printf "%s (least of each): %.3f\n", t, a / b }'; }
   for pair in "project js" "project floor" "js floor"; do
-    set -- $pair
-    if [[ " $pairs " == *" $1 "* && " $pairs " == *" $2 "* ]]; then ratio "$1" "$2"; fi
+    read -r a b <<<"$pair"
+    if [[ " $pairs " == *" $a "* && " $pairs " == *" $b "* ]]; then ratio "$a" "$b"; fi
   done
   exit 0
 fi
