@@ -10,11 +10,11 @@
 use serde_json::Value;
 use shared::contract::decode::{decode_message, decode_message_str};
 use shared::delivery::email::{render, MAX_SUBJECT_CHARS};
-use shared::ingress::{accept_webhook, Ingress};
+use shared::ingress::{accept_checked, accept_webhook, Form, Ingress};
 use shared::contract::message::{BookingMessage, MAX_MESSAGE_BYTES};
 use shared::delivery::sendgrid::{build_request, Mailbox, SendgridConfig};
 use shared::ingress::signature::{sign, verify, SignatureError, WebhookSecrets};
-use shared::ingress::envelope::{parse_delivery, Delivery};
+use shared::contract::calcom::envelope::{parse_delivery, Delivery};
 
 /// The producer's clock, fixed.
 pub const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";
@@ -112,13 +112,42 @@ pub fn verify_parse(data: &[u8]) {
             };
             assert_eq!(reply.status, expected, "{}", reply.body);
         }
+        Ingress::Forward { .. } => panic!("accept_webhook reads every booking whole"),
     }
+    check_forward(body);
     // … and with garbage: only a body whose signature verified may ever be enqueued.
     if let Ingress::Enqueue { message, .. } =
         accept_webhook(&secrets, Some(&garbage), body, RECEIVED_AT)
     {
         assert_eq!(garbage_verdict, Ok(()), "enqueued with a failing signature");
         check_queued(&message);
+    }
+}
+
+/// The producer's decision as it ships (`Form::Forward`) answers every body as the whole reading
+/// (`Form::Booking`) does, and a body it forwards whole is one the consumer reads into the very
+/// message the producer would otherwise have written: the same key, booking and `received_at`.
+pub fn check_forward(body: &[u8]) {
+    let whole = accept_checked(true, Ok(()), body, RECEIVED_AT, Form::Booking);
+    match accept_checked(true, Ok(()), body, RECEIVED_AT, Form::Forward) {
+        Ingress::Forward {
+            body: queued,
+            reply,
+            ..
+        } => {
+            let Ingress::Enqueue {
+                message,
+                reply: expected,
+                ..
+            } = whole
+            else {
+                panic!("forwarded a body the whole reading answers: {whole:?}")
+            };
+            assert_eq!(reply, expected, "the answer to Cal.com");
+            assert!(queued.len() <= MAX_MESSAGE_BYTES, "{} bytes", queued.len());
+            assert_eq!(decode_message_str(&queued), Ok(*message), "what the consumer reads");
+        }
+        forward => assert_eq!(forward, whole),
     }
 }
 

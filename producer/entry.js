@@ -1,7 +1,7 @@
 // The producer's entry module: a plain module-worker object around worker-build's output.
 //
 // A webhook with a declared length (every Cal.com delivery) takes a direct path: this module
-// does its I/O (the body, both SHA-256 jobs with Web Crypto, the queue send, the `Response`) and
+// does its I/O (the body, the signature's HMAC with Web Crypto, the queue send, the `Response`) and
 // asks the Rust core (producer/src/entry.rs) for every decision, one synchronous call each.
 // Everything else (health, wrong routes or methods, a body without a length, the first request
 // after a wasm trap) goes to the Rust `fetch`, which routes and answers every request by itself.
@@ -20,7 +20,6 @@ const {
   webhook_secret_list,
   signature_digest,
   webhook_decide,
-  webhook_keyed,
   webhook_sent,
   webhook_unsent,
 } = Entrypoint.prototype;
@@ -110,19 +109,8 @@ async function webhook(request, env, ctx) {
       matched = (await crypto.subtle.verify(HMAC, key, claimed, body)) || matched;
     }
   }
-  const decision = webhook_decide(env, ctx, body, header, matched, started);
-  const [status, reply, ticket, follow, keyInput] = decision;
-  if (ticket === undefined) return answer(status, reply);
-  // The core holds the message until it gets the key's digest; it is taken back whatever the
-  // hashing does.
-  let keyDigest;
-  let message;
-  try {
-    keyDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", keyInput));
-  } finally {
-    message = webhook_keyed(ticket, keyDigest);
-  }
-  if (message === undefined) throw new Error("webhook_keyed: no message held under this ticket");
+  const [status, reply, message, follow] = webhook_decide(env, ctx, body, header, matched, started);
+  if (message === undefined) return answer(status, reply);
   // Sent as a `text` message: serialized once, in Rust. No Error is made up front: with the
   // shim's stack trace limit, each one costs about as much as the send.
   let refusal;
@@ -133,10 +121,10 @@ async function webhook(request, env, ctx) {
   }
   if (refusal !== undefined) {
     // Not stored, and Cal.com will not resend it: the core writes the error line and the 503.
-    const [failed, failure] = webhook_unsent(env, ctx, message, refusal, started);
+    const [failed, failure] = webhook_unsent(env, ctx, reply, refusal, started);
     return answer(failed, failure);
   }
-  if (follow) webhook_sent(env, ctx, message, started);
+  if (follow) webhook_sent(env, ctx, reply, started);
   return answer(status, reply);
 }
 

@@ -19,19 +19,24 @@ export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 cd "$root/$crate"
-# The release profile: size first, the core (`shared`) at full speed (Cargo.toml).
-worker-build --release
+# The release profile: size first, the core (`shared`) at full speed (Cargo.toml); wasm SIMD on
+# (.cargo/config.toml). wasm-opt runs below, once, instead of inside worker-build.
+worker-build --release --no-opt
 
 # worker-build keeps the wasm name section (function names for panic stack traces): about a
 # fifth of the gzip size, and startup time grows with the module. Strip it; a panic is a bug the
-# tests find, and its message still reaches the logs. worker-build optimises with -O; a second
-# pass with -Oz (size first) saves another 1.2 KB gzip on the producer, 1.4 KB on the consumer;
-# --gufa before it (whole-program type and constant flow) another 0.16 KB on the producer.
+# tests find, and its message still reaches the logs. -O as worker-build would run it, then -Oz
+# (size first) saves another 1.2 KB gzip on the producer, 1.4 KB on the consumer; --gufa before
+# it (whole-program type and constant flow) another 0.16 KB on the producer.
+# --no-inline: the producer's reading of a body it cannot forward (`read_whole`, a rare path)
+# stays a function of its own, as Rust left it, instead of being inlined into its one caller, the
+# webhook's decision, which V8 then compiles at half the size (docs/PERFORMANCE.md).
 features=()
-for f in mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling; do
+for f in simd mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling; do
   features+=("--enable-$f")
 done
-"$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm --gufa -Oz --strip-debug --strip-producers "${features[@]}"
+"$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm '--no-inline=*read_whole*' -O --gufa -Oz \
+  --strip-debug --strip-producers "${features[@]}"
 
 # wasm-bindgen's futures schedule each wake-up with the global `queueMicrotask` when there is
 # one, else with `then` on a resolved promise (its own fallback). In workerd `queueMicrotask` is

@@ -145,8 +145,28 @@ function describe(record) {
   if (!original || typeof original !== "object") {
     return `${record.id}  attempts ${record.attempts}  ${age}  undecodable body`;
   }
-  const uid = original.booking?.uid ?? "?";
-  return `${record.id}  attempts ${record.attempts}  ${age}  ${original.trigger ?? "?"}  booking ${uid}  key ${original.key ?? "?"}  reason: ${reason}`;
+  const { trigger, uid, key } = bookingOf(original);
+  return `${record.id}  attempts ${record.attempts}  ${age}  ${trigger}  booking ${uid}  key ${key}  reason: ${reason}`;
+}
+
+/// Which booking a message is about: a booking message (v 1) names it; a forwarded delivery
+/// (v 2, Cal.com's body as a string, which the queue moved here without the consumer's wrapper)
+/// carries it in its delivery, and its key is the consumer's to compute.
+function bookingOf(original) {
+  if (original.v === 2 && typeof original.delivery === "string") {
+    let delivery = null;
+    try {
+      delivery = JSON.parse(original.delivery);
+    } catch {
+      // named as unreadable below
+    }
+    return {
+      trigger: delivery?.triggerEvent ?? "?",
+      uid: delivery?.payload?.uid ?? "?",
+      key: delivery ? "(the consumer computes it)" : "? (unreadable delivery)",
+    };
+  }
+  return { trigger: original.trigger ?? "?", uid: original.booking?.uid ?? "?", key: original.key ?? "?" };
 }
 
 /// The replay worker reads at most 13 MiB per replay request (MAX_REPLAY_BODY_BYTES); pulled records

@@ -1,16 +1,15 @@
-//! What `entry.js` calls for a webhook with a declared length: the request's I/O (the body, both
-//! SHA-256 jobs with Web Crypto, the queue send and its retries, the `Response`) stays in
+//! What `entry.js` calls for a webhook with a declared length: the request's I/O (the body, the
+//! signature's HMAC with Web Crypto, the queue send and its retries, the `Response`) stays in
 //! JavaScript, and each decision is one synchronous call here. That spares the request the glue
 //! an `async` Rust handler costs (a closure and a finalizer per awaited promise, strings copied
 //! both ways), and the runtime's C++ hashes in a fraction of the time SHA-256 compiled to wasm
 //! takes: docs/PERFORMANCE.md has the measurements.
 //!
 //! The order: `webhook_route` once per isolate; per request `signature_digest`, then
-//! `webhook_decide`, then for a booking `webhook_keyed`, the send, and `webhook_sent` (only when
-//! asked to) or `webhook_unsent`. Values go back as JS values (arrays, strings, `undefined`),
+//! `webhook_decide`, then for a booking the send, and `webhook_sent` (only when asked to) or
+//! `webhook_unsent`. Values go back as JS values (arrays, strings, `undefined`),
 //! not Rust `String`s or `Option`s, whose return shims cost the size budget.
 
-use shared::ingress::envelope;
 use shared::ingress::signature::{self, WebhookSecrets, SIGNATURE_HEADER};
 use shared::ingress::{Reply, MAX_BODY_BYTES, WEBHOOK_PATH};
 use shared::logging::Level;
@@ -63,12 +62,11 @@ fn text(header: &Option<Vec<u8>>) -> Option<&str> {
     std::str::from_utf8(header.as_deref()?).ok()
 }
 
-/// The decision for a webhook: `[status, reply, ticket, follow, keyInput]`. `body` is
-/// `undefined` when it could not be read; `matched`: whether Web Crypto found a secret whose HMAC
-/// of the body is the header's digest. For a booking, its message waits here under `ticket`
-/// until `webhook_keyed` writes its key in from the SHA-256 of `keyInput`; `follow` says whether
-/// `webhook_sent` must write the queued line after the send. Without a ticket, the answer's line
-/// is written here.
+/// The decision for a webhook: `[status, reply, message, follow]`. `body` is `undefined` when it
+/// could not be read; `matched`: whether Web Crypto found a secret whose HMAC of the body is the
+/// header's digest. For a booking, `message` is the queue message's text and `follow` says
+/// whether `webhook_sent` must write the queued line after the send; without a message, the
+/// answer's line is written here.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
 pub fn webhook_decide(
     env: Env,
@@ -87,88 +85,35 @@ pub fn webhook_decide(
             webhook::finish(&logger, reply.status, reply.outcome(), line, started);
             answer(&reply)
         }
-        Step::Enqueue {
-            message,
-            reply,
-            key_input,
-            ..
-        } => {
+        Step::Enqueue { message, reply, .. } => {
             let follow = Level::Info <= logger.level;
-            let key_input = key_input.map_or(JsValue::UNDEFINED, |bytes| {
-                Uint8Array::from(bytes.as_slice()).into()
-            });
-            Array::of5(
+            Array::of4(
                 &reply.status.into(),
                 &reply.body_text().into(),
-                &pending::hold(message).into(),
+                &message.into(),
                 &follow.into(),
-                &key_input,
             )
         }
     }
 }
 
-/// The message held under `ticket`, its key written in from `digest` (Web Crypto's SHA-256 of
-/// `keyInput`), and let go. `undefined` without a digest (the hashing failed: the request ends
-/// there), or for a ticket or digest `webhook_decide` did not hand out.
+/// After the message was sent (and `webhook_decide` asked to follow): the queued line, naming
+/// the booking of `reply` (the answer `webhook_decide` gave).
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
-pub fn webhook_keyed(ticket: u32, digest: Option<Vec<u8>>) -> JsValue {
-    let message = pending::take(ticket);
-    match (message, digest) {
-        (Some(message), Some(digest)) => {
-            envelope::fill_key(message, &digest).map_or(JsValue::UNDEFINED, |json| json.into())
-        }
-        _ => JsValue::UNDEFINED,
-    }
-}
-
-/// Messages whose key Web Crypto is hashing, by ticket: kept in wasm between `webhook_decide`
-/// and `webhook_keyed` rather than copied out as a JS string and back in (a third of the glue's
-/// cost per request). `entry.js` takes each one back before its request goes on, whatever the
-/// hashing did, so this holds at most the requests in flight.
-mod pending {
-    use std::cell::{Cell, RefCell};
-
-    thread_local! {
-        static HELD: RefCell<Vec<(u32, String)>> = const { RefCell::new(Vec::new()) };
-        static NEXT: Cell<u32> = const { Cell::new(0) };
-    }
-
-    pub fn hold(message: String) -> u32 {
-        let ticket = NEXT.with(|next| {
-            let ticket = next.get();
-            next.set(ticket.wrapping_add(1));
-            ticket
-        });
-        HELD.with(|held| held.borrow_mut().push((ticket, message)));
-        ticket
-    }
-
-    pub fn take(ticket: u32) -> Option<String> {
-        HELD.with(|held| {
-            let mut held = held.borrow_mut();
-            let at = held.iter().position(|(t, _)| *t == ticket)?;
-            Some(held.swap_remove(at).1)
-        })
-    }
-}
-
-/// After the message was sent (and `webhook_decide` asked to follow): the queued line.
-#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
-pub fn webhook_sent(env: Env, ctx: worker_sys::Context, message: String, started: f64) {
+pub fn webhook_sent(env: Env, ctx: worker_sys::Context, reply: String, started: f64) {
     let ctx = Context::new(ctx);
     let logger = crate::logger(&env, &ctx);
-    let line = webhook::sent_line(&Booking::of_message(&message), None);
+    let line = webhook::sent_line(&Booking::of_reply(&reply), None);
     webhook::finish(&logger, 202, "queued", line, started);
 }
 
 /// After every attempt to send failed (`error`: the queue's last refusal): the error line that
-/// names the booking, and `[status, reply]` (503).
+/// names the booking of `reply` (the answer `webhook_decide` gave), and `[status, reply]` (503).
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, js_sys = ::worker::js_sys)]
 pub fn webhook_unsent(
     env: Env,
     ctx: worker_sys::Context,
-    message: String,
+    reply: String,
     error: JsValue,
     started: f64,
 ) -> Array {
@@ -178,8 +123,8 @@ pub fn webhook_unsent(
         None => MISSING_QUEUE.to_owned(),
         Some(_) => describe(&Error::from(error)),
     };
+    let line = webhook::sent_line(&Booking::of_reply(&reply), Some(error));
     let reply = Reply::queue_unavailable();
-    let line = webhook::sent_line(&Booking::of_message(&message), Some(error));
     webhook::finish(&logger, reply.status, reply.outcome(), line, started);
     answer(&reply)
 }

@@ -2,9 +2,8 @@
 //! route, and webhooks whose body arrives without a length) and `entry.js`'s direct path (a
 //! webhook with a `Content-Length`, the signature compared with Web Crypto).
 
-use shared::ingress::envelope::KeyHash;
 use shared::ingress::signature::{self, SignatureError, SECRET_ENV};
-use shared::ingress::{self, Ingress, Reply, MAX_BODY_BYTES};
+use shared::ingress::{self, Form, Ingress, Reply, MAX_BODY_BYTES};
 use shared::logging::{Level, LogLine};
 use shell::body::Unread;
 use shell::log::Logger;
@@ -13,12 +12,11 @@ use worker::Env;
 
 use crate::settings::webhook_secrets;
 
-/// Where the request's two SHA-256 jobs are done: the signature's HMAC and the key's digest.
+/// Where the signature's HMAC is computed.
 pub enum Hashing<'a> {
     /// Here, in wasm: the signature header (if any) is compared with each secret's HMAC.
     Here(Option<&'a str>),
-    /// By `entry.js`, with Web Crypto: the verdict on the signature, and the key's bytes handed
-    /// out to hash ([`Step::Enqueue`]'s `key_input`).
+    /// By `entry.js`, with Web Crypto: the verdict on the signature.
     WebCrypto(Result<(), SignatureError>),
 }
 
@@ -31,40 +29,41 @@ pub enum Step {
         message: String,
         reply: Reply,
         booking: Booking,
-        /// With [`Hashing::WebCrypto`]: the bytes whose SHA-256 gives the key, which
-        /// `envelope::fill_key` writes into `message` (until then the key is pending).
-        key_input: Option<Vec<u8>>,
     },
 }
 
-/// What the log lines about a queued booking name: never a person, only the booking.
+/// What the log lines about a queued booking name: never a person, only the booking (its key
+/// when this producer computed it; for a forwarded delivery the consumer does, and logs it).
 pub struct Booking {
     trigger: String,
     uid: String,
-    key: String,
+    key: Option<String>,
 }
 
 impl Booking {
     pub fn line(&self, level: Level, event: &str) -> LogLine {
-        LogLine::new(level, event)
+        let line = LogLine::new(level, event)
             .with("trigger", self.trigger.as_str())
-            .with("uid", self.uid.as_str())
-            .with("key", self.key.as_str())
+            .with("uid", self.uid.as_str());
+        match &self.key {
+            Some(key) => line.with("key", key.as_str()),
+            None => line,
+        }
     }
 
-    /// The fields read back from a message this producer wrote (`entry.js` holds only its text
-    /// between the decision and the send's outcome).
-    pub fn of_message(message: &str) -> Self {
-        use shared::ingress::json::{Json, Parser, MAX_LEVELS};
-        let tree = Parser::new(message).value(MAX_LEVELS).unwrap_or(Json::Null);
+    /// The booking an accepted webhook's answer names (`{"status":"queued","event","uid"}`):
+    /// `entry.js` holds only the answer's text between the decision and the send's outcome.
+    pub fn of_reply(reply: &str) -> Self {
+        use shared::contract::calcom::json::{Json, Parser, MAX_LEVELS};
+        let tree = Parser::new(reply).value(MAX_LEVELS).unwrap_or(Json::Null);
         let text = |value: &Json| match value {
             Json::String(s) => s.text().into_owned(),
             _ => String::new(),
         };
         Self {
-            trigger: text(tree.get("trigger")),
-            uid: text(tree.get("booking").get("uid")),
-            key: text(tree.get("key")),
+            trigger: text(tree.get("event")),
+            uid: text(tree.get("uid")),
+            key: None,
         }
     }
 }
@@ -91,13 +90,13 @@ pub fn decide(
         logger
             .emit(&LogLine::new(Level::Error, "producer_misconfigured").with("problems", problem));
     }
-    let (verdict, key_hash) = match hashing {
-        Hashing::Here(header) => (signature::verify(&secrets, header, body), KeyHash::Here),
-        Hashing::WebCrypto(verdict) => (verdict, KeyHash::Caller),
+    let verdict = match hashing {
+        Hashing::Here(header) => signature::verify(&secrets, header, body),
+        Hashing::WebCrypto(verdict) => verdict,
     };
     let received_at = shared::text::iso_utc_millis(now_ms as u64);
     let configured = !secrets.is_empty();
-    match ingress::accept_checked(configured, verdict, body, &received_at, key_hash) {
+    match ingress::accept_checked(configured, verdict, body, &received_at, Form::Forward) {
         Ingress::Reply(reply) if reply.status >= 400 => rejected(reply),
         Ingress::Reply(reply) => {
             let event = if reply.outcome() == "ok" {
@@ -115,13 +114,25 @@ pub fn decide(
             message,
             body,
             reply,
-            key_input,
         } => Step::Enqueue {
-            key_input,
             booking: Booking {
                 trigger: message.trigger.as_str().to_owned(),
                 uid: message.booking.uid.clone(),
-                key: message.key.clone(),
+                key: Some(message.key.clone()),
+            },
+            message: body,
+            reply,
+        },
+        Ingress::Forward {
+            body,
+            reply,
+            trigger,
+            uid,
+        } => Step::Enqueue {
+            booking: Booking {
+                trigger: trigger.as_str().to_owned(),
+                uid,
+                key: None,
             },
             message: body,
             reply,

@@ -3,9 +3,12 @@
 //! - `verify+parse+build-message`: [`accept_webhook`] on signed bodies of ~1 KB, ~2.5 KB and
 //!   ~64 KB (the producer's whole work for one request, minus the queue send).
 //! - `stage/…`: the producer's work split into its stages on the ~2.5 KB and ~64 KB bodies, so a
-//!   regression names its stage: `read-tree` (the body read into `ingress::json`'s tree),
+//!   regression names its stage: `read-tree` (the body read into `contract::calcom::json`'s tree),
 //!   `key` (the idempotency key: canonical form hashed), `build-message` (the booking extracted
 //!   and the message serialized).
+//! - `forward` (the producer's decision as it ships, the signature already judged): the body
+//!   checked and written whole into a `v: 2` message; `decode-forwarded`: the consumer reading
+//!   that message into the booking message (its key and booking), the work `forward` leaves to it.
 //! - `verify`: the HMAC-SHA256 check alone on the same bodies, next to `sha256-floor`, a bare
 //!   SHA-256 over the same bytes (the least any signature check can cost).
 //! - `render+build-request`: the consumer's work for one message, per trigger: the staff email
@@ -29,17 +32,18 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use shared::contract::calcom::envelope::{self, Delivery};
+use shared::contract::calcom::json::{Parser, MAX_LEVELS};
+use shared::contract::calcom::payload::CalPayload;
+use shared::contract::decode::decode_message_str;
 use shared::contract::message::BookingMessage;
 use shared::contract::message::BookingTrigger;
 use shared::delivery::email;
 use shared::delivery::ics::{Event, Method, Party, Status};
 use shared::delivery::sendgrid::{self, SendgridConfig};
 use shared::delivery::when::parse_instant;
-use shared::ingress::envelope::{self, Delivery};
-use shared::ingress::json::{Parser, MAX_LEVELS};
-use shared::ingress::payload::CalPayload;
 use shared::ingress::signature::{self, WebhookSecrets};
-use shared::ingress::{accept_webhook, Ingress};
+use shared::ingress::{accept_checked, accept_webhook, Form, Ingress};
 
 const SECRET: &str = "whsec_bench_0123456789abcdef";
 const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";
@@ -185,7 +189,7 @@ fn bench_accept(c: &mut Criterion) {
                 message.booking.answers.len(),
                 message.booking.truncated
             ),
-            Ingress::Reply(reply) => panic!("{} body is not enqueued: {reply:?}", b.label),
+            other => panic!("{} body is not enqueued as v1: {other:?}", b.label),
         }
         group.throughput(Throughput::Bytes(b.body.len() as u64));
         group.bench_function(id(&b), |bench| {
@@ -200,6 +204,30 @@ fn bench_accept(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+fn bench_forward(c: &mut Criterion) {
+    let mut forward = c.benchmark_group("forward");
+    let mut messages = Vec::new();
+    for b in bodies() {
+        let accept = || accept_checked(true, Ok(()), &b.body, RECEIVED_AT, Form::Forward);
+        // A body too large to forward goes as v1 and is measured by `verify+parse+build-message`.
+        let Ingress::Forward { body, .. } = accept() else {
+            continue;
+        };
+        messages.push((id(&b), body));
+        forward.throughput(Throughput::Bytes(b.body.len() as u64));
+        forward.bench_function(id(&b), |bench| bench.iter(|| black_box(accept())));
+    }
+    forward.finish();
+    let mut decode = c.benchmark_group("decode-forwarded");
+    for (id, message) in &messages {
+        decode_message_str(message).expect("the consumer reads a forwarded body");
+        decode.bench_function(id.clone(), |bench| {
+            bench.iter(|| decode_message_str(black_box(message)))
+        });
+    }
+    decode.finish();
 }
 
 fn bench_verify(c: &mut Criterion) {
@@ -235,7 +263,7 @@ fn bench_verify(c: &mut Criterion) {
 }
 
 /// The payload's tree of a signed body (the stage benches' input).
-fn payload_tree(body: &str) -> shared::ingress::json::Json<'_> {
+fn payload_tree(body: &str) -> shared::contract::calcom::json::Json<'_> {
     let mut parser = Parser::new(body);
     let tree = parser.value(MAX_LEVELS).expect("a JSON body");
     tree.get("payload").clone()
@@ -386,6 +414,6 @@ fn config_criterion() -> Criterion {
 criterion_group! {
     name = benches;
     config = config_criterion();
-    targets = bench_accept, bench_stages, bench_verify, bench_render, bench_render_stages, bench_ics
+    targets = bench_accept, bench_forward, bench_stages, bench_verify, bench_render, bench_render_stages, bench_ics
 }
 criterion_main!(benches);

@@ -1,9 +1,9 @@
 //! Renders the staff email for a sample and builds its SendGrid request many times, for a
 //! profiler: `valgrind --tool=callgrind target/release/examples/profile_render [SAMPLE] [N]`.
 
+use shared::contract::calcom::envelope::{parse_delivery, Delivery};
 use shared::delivery::email;
 use shared::delivery::sendgrid::{build_request, parse_mailbox, SendgridConfig};
-use shared::ingress::envelope::{parse_delivery, Delivery};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -12,9 +12,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use shared::contract::calcom::envelope::{parse_delivery, Delivery};
 use shared::contract::message::{Answer, BookingMessage, Cancellation, Person};
 use shared::delivery::email::render;
-use shared::ingress::envelope::{parse_delivery, Delivery};
 
 const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";
 

@@ -3,11 +3,11 @@
 //! and the consumer's renderer (`delivery`), as in the workers.
 
 use icalendar::{Calendar, CalendarDateTime, Component, DatePerhapsTime, EventLike};
+use shared::contract::calcom::envelope::{parse_delivery, Delivery};
 use shared::contract::message::{BookingMessage, BookingTrigger, PreviousSlot};
 use shared::delivery::email::calendar::DERIVED_UID_DOMAIN;
 use shared::delivery::email::{render, Invitation};
 use shared::delivery::ics::Method;
-use shared::ingress::envelope::{parse_delivery, Delivery};
 
 const RECEIVED_AT: &str = "2026-02-10T17:03:13.000Z";
 

@@ -3,12 +3,12 @@
 //! sides may be used, and not beside the renderer.
 
 use serde_json::Value;
+use shared::contract::calcom::envelope::{parse_delivery, Delivery};
 use shared::contract::message::{
     Answer, Booking, BookingMessage, BookingTrigger, Cancellation, Person, PreviousSlot,
     MESSAGE_VERSION,
 };
 use shared::delivery::email::{render, Email, MAX_SUBJECT_CHARS};
-use shared::ingress::envelope::{parse_delivery, Delivery};
 
 /// A sample from `samples/`, through the producer's parser.
 fn sample(name: &str) -> BookingMessage {

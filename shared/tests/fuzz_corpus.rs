@@ -108,8 +108,8 @@ fn samples_pass_both_targets() {
         for secret in ["whsec_test_only_secret", "old-secret, whsec_new\nthird"] {
             targets::verify_parse(&targets::join_verify_input(secret, body));
         }
-        if let Ok(shared::ingress::envelope::Delivery::Booking(message)) =
-            shared::ingress::envelope::parse_delivery(body, targets::RECEIVED_AT)
+        if let Ok(shared::contract::calcom::envelope::Delivery::Booking(message)) =
+            shared::contract::calcom::envelope::parse_delivery(body, targets::RECEIVED_AT)
         {
             targets::decode_render(message.to_json().as_bytes());
             messages += 1;

@@ -1,10 +1,13 @@
 //! The producer's decisions on realistic Cal.com deliveries (see `samples/`).
 
 use serde_json::{json, Value};
+use shared::contract::calcom::envelope::{idempotency_key, parse_delivery, BodyError, Delivery};
+use shared::contract::decode::decode_message_str;
 use shared::contract::message::{BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES};
-use shared::ingress::envelope::{idempotency_key, parse_delivery, BodyError, Delivery};
 use shared::ingress::signature::{sign, WebhookSecrets};
-use shared::ingress::{accept_webhook, replay, route, Health, Ingress, Reply, Route};
+use shared::ingress::{
+    accept_checked, accept_webhook, replay, route, Form, Health, Ingress, Reply, Route,
+};
 
 const SECRET: &str = "whsec_test_only_secret";
 const NOW: &str = "2026-02-10T17:03:13.000Z";
@@ -25,6 +28,7 @@ fn reply_of(ingress: Ingress) -> Reply {
     match ingress {
         Ingress::Reply(r) => r,
         Ingress::Enqueue { message, .. } => panic!("unexpected enqueue of {}", message.key),
+        Ingress::Forward { uid, .. } => panic!("unexpected forward of {uid}"),
     }
 }
 
@@ -34,12 +38,7 @@ fn message_of(ingress: Ingress) -> (BookingMessage, Reply) {
             message,
             body,
             reply,
-            key_input,
         } => {
-            assert_eq!(
-                key_input, None,
-                "hashed here: nothing for the caller to hash"
-            );
             assert_eq!(
                 body,
                 message.to_json(),
@@ -48,6 +47,7 @@ fn message_of(ingress: Ingress) -> (BookingMessage, Reply) {
             (*message, reply)
         }
         Ingress::Reply(r) => panic!("expected a message, got {} {}", r.status, r.body),
+        Ingress::Forward { uid, .. } => panic!("accept_webhook forwarded {uid}"),
     }
 }
 
@@ -615,4 +615,96 @@ fn the_path_is_read_from_the_request_url() {
     ] {
         assert_eq!(url_path(url), path, "{url}");
     }
+}
+
+/// The producer's decision as it ships: every booking sample is forwarded whole (`v: 2`), with
+/// the answer a `v: 1` message gets, and the consumer reads it into that very message.
+#[test]
+fn the_producer_forwards_every_booking_sample_whole() {
+    for name in [
+        "booking-created",
+        "booking-rescheduled",
+        "booking-cancelled",
+        "booking-requested",
+    ] {
+        let body = sample(name);
+        let (expected, expected_reply) = message_of(accept(&body));
+        let Ingress::Forward {
+            body: queued,
+            reply,
+            trigger,
+            uid,
+        } = accept_checked(true, Ok(()), &body, NOW, Form::Forward)
+        else {
+            panic!("{name} is not forwarded")
+        };
+        assert_eq!(reply, expected_reply, "{name}");
+        assert_eq!(
+            (trigger, uid.as_str()),
+            (expected.trigger, expected.booking.uid.as_str())
+        );
+        let message: Value = serde_json::from_str(&queued).unwrap();
+        assert_eq!(message["v"], 2, "{name}");
+        assert_eq!(message["received_at"], NOW, "{name}");
+        assert_eq!(
+            message["delivery"].as_str().map(str::as_bytes),
+            Some(&body[..])
+        );
+        assert_eq!(decode_message_str(&queued), Ok(expected), "{name}");
+    }
+}
+
+/// Whatever a forwarded body's check cannot vouch for is read whole, as before, and answered by
+/// that reading: a ping, a trigger not emailed about, a problem named with its 400, a body too
+/// large to forward.
+#[test]
+fn what_cannot_be_forwarded_is_read_whole() {
+    let forward = |body: &[u8]| accept_checked(true, Ok(()), body, NOW, Form::Forward);
+    let created: Value = serde_json::from_slice(&sample("booking-created")).unwrap();
+    let mut repeated_uid = serde_json::to_string(&created).unwrap();
+    repeated_uid.insert_str(repeated_uid.len() - 2, r#","uid":"other""#);
+    let mut huge = created.clone();
+    huge["payload"]["description"] = json!("x".repeat(40_000));
+    let bodies: Vec<Vec<u8>> = vec![
+        br#"{"triggerEvent":"PING","payload":{}}"#.to_vec(),
+        br#"{"triggerEvent":"MEETING_ENDED","payload":{"uid":"u"}}"#.to_vec(),
+        br#"{"triggerEvent":"BOOKING_CREATED","payload":{}}"#.to_vec(),
+        br#"{"triggerEvent":"BOOKING_CREATED","payload":[]}"#.to_vec(),
+        br#"{"triggerEvent":"BOOKING_CREATED","triggerEvent":"BOOKING_CREATED","payload":{"uid":"u"}}"#.to_vec(),
+        repeated_uid.into_bytes(),
+        serde_json::to_vec(&huge).unwrap(),
+    ];
+    let statuses: Vec<u16> = bodies
+        .iter()
+        .map(|body| {
+            let whole = accept_checked(true, Ok(()), body, NOW, Form::Booking);
+            let shown = String::from_utf8_lossy(&body[..80.min(body.len())]).into_owned();
+            assert_eq!(forward(body), whole, "{shown}");
+            match whole {
+                Ingress::Reply(reply) => reply.status,
+                Ingress::Enqueue { reply, .. } => reply.status,
+                Ingress::Forward { .. } => panic!("the whole reading never forwards"),
+            }
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 400, 400, 400, 400, 202]);
+}
+
+/// Half an emoji, as JavaScript writes it (`\ud83d` alone), is forwarded as sent: the consumer
+/// repairs it as the producer would have, into the very message `v: 1` carries.
+#[test]
+fn a_lone_surrogate_is_forwarded_and_repaired_by_the_consumer() {
+    let mut body: Value = serde_json::from_slice(&sample("booking-created")).unwrap();
+    body["payload"]["title"] = json!("cut here");
+    let body = serde_json::to_string(&body)
+        .unwrap()
+        .replace("cut here", r"cut \ud83d here");
+    let (expected, _) = message_of(accept(body.as_bytes()));
+    assert_eq!(expected.booking.title.as_deref(), Some("cut \u{fffd} here"));
+    let Ingress::Forward { body: queued, .. } =
+        accept_checked(true, Ok(()), body.as_bytes(), NOW, Form::Forward)
+    else {
+        panic!("not forwarded")
+    };
+    assert_eq!(decode_message_str(&queued), Ok(expected));
 }

@@ -3,24 +3,31 @@
 //! wrote the first ledger rows; any change to how the key is computed must keep every one.
 
 use sha2::{Digest, Sha256};
-use shared::ingress::envelope::{fill_key, parse_delivery_for_queue, Delivery, KeyHash};
+use shared::contract::calcom::envelope::{parse_delivery_for_queue, Delivery};
+use shared::contract::decode::decode_message_str;
+use shared::ingress::{accept_checked, Form, Ingress};
 
-/// The key of a booking body. Taken both ways the producer takes it, which must agree to the
-/// byte: hashed here, and hashed by the caller (the producer's entry module, with Web Crypto)
-/// from the bytes the core hands out, then written into the message.
+/// The key of a booking body. Taken both ways a key is made, which must agree to the byte: by
+/// the producer when it writes the booking (`v: 1`), and by the consumer from the delivery the
+/// producer forwarded whole (`v: 2`).
 fn key_of(body: &[u8]) -> String {
     let now = "2026-12-01T09:00:00.000Z";
-    let here = parse_delivery_for_queue(body, now, KeyHash::Here).expect("a sample parses");
-    let caller = parse_delivery_for_queue(body, now, KeyHash::Caller).expect("a sample parses");
+    let here = parse_delivery_for_queue(body, now).expect("a sample parses");
     let Delivery::Booking(message) = here.delivery else {
         panic!("a booking sample")
     };
-    let digest = Sha256::digest(caller.key_input.expect("the bytes to hash"));
-    let filled = fill_key(caller.json.expect("a message"), &digest).expect("a pending key");
+    // A body too large to forward goes as `v: 1` as well.
+    let queued = match accept_checked(true, Ok(()), body, now, Form::Forward) {
+        Ingress::Forward { body, .. } => body,
+        Ingress::Enqueue { body, .. } => body,
+        Ingress::Reply(reply) => panic!("a booking is queued, not answered {reply:?}"),
+    };
+    let decoded = decode_message_str(&queued).expect("the consumer reads it");
+    assert_eq!(decoded, *message, "the booking the consumer reads");
     assert_eq!(
-        filled,
+        decoded.to_json(),
         here.json.expect("a message"),
-        "the key hashed by the caller"
+        "to the byte"
     );
     message.key
 }
@@ -66,7 +73,7 @@ fn the_key_of_an_awkward_payload_is_pinned() {
 
 /// The key, computed the way the first ledger rows were keyed: the payload read by serde_json
 /// as a `Value`, written compact with every object's keys sorted, hashed. An independent
-/// oracle for the streaming writer in `ingress::envelope`.
+/// oracle for the streaming writer in `contract::calcom::envelope`.
 fn reference_key(trigger: &str, payload: &serde_json::Value) -> String {
     fn canonical(v: &serde_json::Value, out: &mut String) {
         match v {
@@ -293,25 +300,4 @@ fn the_key_of_a_large_payload_is_the_reference_key() {
         "a payload of {} bytes",
         body.len()
     );
-}
-
-/// A message whose key is already written, or a digest too short to be SHA-256's, is refused:
-/// a message never leaves with a key that is not its own.
-#[test]
-fn fill_key_writes_only_a_pending_key_from_a_whole_digest() {
-    let body = sample("booking-created");
-    let now = "2026-12-01T09:00:00.000Z";
-    let caller = parse_delivery_for_queue(&body, now, KeyHash::Caller).unwrap();
-    let here = parse_delivery_for_queue(&body, now, KeyHash::Here).unwrap();
-    let digest = Sha256::digest(caller.key_input.unwrap());
-    assert_eq!(fill_key(here.json.unwrap(), &digest), None, "already keyed");
-    assert_eq!(
-        fill_key(caller.json.unwrap(), &digest[..31]),
-        None,
-        "short digest"
-    );
-    // Non-booking deliveries hand out nothing to hash.
-    let ping = br#"{"triggerEvent":"PING","payload":{}}"#;
-    let read = parse_delivery_for_queue(ping, now, KeyHash::Caller).unwrap();
-    assert_eq!((read.json, read.key_input), (None, None));
 }

@@ -76,7 +76,7 @@ fn the_scanner_catches_crossings() {
     assert_eq!(lines("pub(crate) use crate :: delivery :: when;"), [1]);
     // Allowed, or not code.
     assert!(lines("use crate::contract::message::BookingMessage;").is_empty());
-    assert!(lines("use crate::ingress::payload;").is_empty());
+    assert!(lines("use crate::contract::calcom::payload;").is_empty());
     assert!(lines("use crate::text::{hex_lower, truncate_bytes};").is_empty());
     assert!(lines("//! See [`crate::delivery`].\n/// crate::delivery::policy").is_empty());
     assert!(lines("let s = crate::deliveryman::x(); // crate::delivery").is_empty());
@@ -106,7 +106,7 @@ fn rust_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The module a file is, as path segments below the crate root (`ingress/payload/mod.rs` →
+/// The module a file is, as path segments below the crate root (`contract/calcom/payload/mod.rs` →
 /// `["ingress", "payload"]`).
 fn module_path(src: &Path, file: &Path) -> Vec<String> {
     let relative = file.strip_prefix(src).unwrap().with_extension("");

@@ -12,6 +12,7 @@ use e2e::pipeline::{poll_until, repo_root, Pipeline, PipelineOptions, TEST_WEBHO
 use e2e::queues_stub::{QueuesStub, ACCOUNT_ID, API_TOKEN, QUEUE_ID};
 use e2e::stub::{Fault, FaultRule};
 use serde_json::Value;
+use shared::contract::forward;
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN_TOKEN: &str = "e2e-drain-admin-token-0123456789abcdef";
@@ -88,12 +89,16 @@ fn the_drain_replays_what_the_replay_worker_accepts_and_acks_only_that() {
     };
 
     // Two dead letters as the consumer wrote them, one moved by the queue unchanged (the bare
-    // original), and one that is no message of ours.
+    // original), a forwarded delivery the queue moved as the producer wrote it, and one that is
+    // no message of ours.
     let first = dead_letter_for(&p, "drain-first");
     let second = dead_letter_for(&p, "drain-second");
     assert_eq!(p.emails_for("drain-first").len(), 0);
     let first_id = queues.publish_json(&first);
     let second_id = queues.publish_json(&second["original"]);
+    let forwarded = serde_json::to_string(&sample_with_uid("booking-created", "drain-forwarded"));
+    let forwarded = forward::write("2026-12-02T10:00:00.000Z", &forwarded.unwrap());
+    let forwarded_id = queues.publish_text(&forwarded);
     let junk_id = queues.publish_text("not a booking message");
 
     // A dry run lists them (reason, uid, no personal data), acks nothing and hands them back.
@@ -115,7 +120,14 @@ fn the_drain_replays_what_the_replay_worker_accepts_and_acks_only_that() {
         listed.stdout
     );
     assert!(
-        listed.stdout.contains("3 message(s) listed"),
+        listed
+            .stdout
+            .contains("booking drain-forwarded  key (the consumer computes it)"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stdout.contains("4 message(s) listed"),
         "{}",
         listed.stdout
     );
@@ -123,7 +135,7 @@ fn the_drain_replays_what_the_replay_worker_accepts_and_acks_only_that() {
         assert!(!listed.stdout.contains(personal), "{}", listed.stdout);
     }
     assert!(queues.acked().is_empty());
-    assert_eq!(queues.stored().len(), 3);
+    assert_eq!(queues.stored().len(), 4);
     assert!(
         queues.stored().iter().all(|m| !m.leased),
         "a dry run hands its leases back"
@@ -157,13 +169,13 @@ fn the_drain_replays_what_the_replay_worker_accepts_and_acks_only_that() {
     assert!(queues.acked().is_empty());
     assert!(queues.stored().iter().all(|m| !m.leased));
 
-    // The real drain: two replayed and acked, the junk left (leased, so not pulled again).
+    // The real drain: three replayed and acked, the junk left (leased, so not pulled again).
     let drained = drain.run(&["--batch-size", "2"]);
     assert_eq!(drained.status, 3, "{}\n{}", drained.stdout, drained.stderr);
     assert!(
         drained
             .stdout
-            .contains("done: 3 pulled, 2 replayed, 1 left in the DLQ"),
+            .contains("done: 4 pulled, 3 replayed, 1 left in the DLQ"),
         "{}",
         drained.stdout
     );
@@ -174,12 +186,12 @@ fn the_drain_replays_what_the_replay_worker_accepts_and_acks_only_that() {
     );
     let mut acked = queues.acked();
     acked.sort();
-    let mut expected = vec![first_id.clone(), second_id.clone()];
+    let mut expected = vec![first_id.clone(), second_id.clone(), forwarded_id];
     expected.sort();
     assert_eq!(acked, expected);
     let left: Vec<String> = queues.stored().into_iter().map(|m| m.id).collect();
     assert_eq!(left, [junk_id]);
-    for uid in ["drain-first", "drain-second"] {
+    for uid in ["drain-first", "drain-second", "drain-forwarded"] {
         poll_until(WAIT, || (p.emails_for(uid).len() == 1).then_some(()))
             .unwrap_or_else(|| panic!("{uid} not delivered; logs:\n{}", p.logs()));
     }

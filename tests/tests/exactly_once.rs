@@ -8,9 +8,9 @@ use e2e::http;
 use e2e::pipeline::{poll_until, shared_pipeline, Pipeline, PipelineOptions, TEST_WEBHOOK_SECRET};
 use e2e::stub::{Fault, FaultRule};
 use serde_json::Value;
+use shared::contract::calcom::envelope::{parse_delivery, Delivery};
 use shared::contract::dead_letter::DeadLetter;
 use shared::contract::message::BookingMessage;
-use shared::ingress::envelope::{parse_delivery, Delivery};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -831,7 +831,7 @@ fn table() -> Table {
         )
         .expect(400, "missing_payload_uid");
     }
-    // A number is read as text (`shared::ingress::payload::text`).
+    // A number is read as text (`shared::contract::calcom::payload::text`).
     t.post(
         "uid a number",
         booking_with("", |v| v["payload"]["uid"] = json!(7_770_042)),
@@ -1254,7 +1254,7 @@ fn table() -> Table {
         Sig::Valid,
     )
     .expect(202, "queued");
-    // BUG (shared::ingress::envelope::parse_delivery / serde_json): JSON.stringify writes a lone
+    // BUG (shared::contract::calcom::envelope::parse_delivery / serde_json): JSON.stringify writes a lone
     // UTF-16 surrogate (e.g. a JS string cut in the middle of an emoji) as the escape `\ud83d`, which is
     // valid JSON grammar (RFC 8259 §7). serde_json refuses it when reading a string, so the
     // producer answers 400 `body_not_json` ("The body is not JSON …", which it is) and the

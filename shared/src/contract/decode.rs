@@ -1,11 +1,13 @@
 //! Reading a queue body back into a [`BookingMessage`]: the consumer decodes it fully
-//! ([`decode_message`]); the producer's replay route only checks it ([`original_message`]). A body
-//! may be the message object, a JSON string holding it, or a dead-letter wrapper around either.
+//! ([`decode_message`]); the replay worker only checks it ([`original_message`]). A body may be
+//! the message object (`v: 1`, or a forwarded delivery, `v: 2`: [`crate::contract::forward`]), a
+//! JSON string holding it, or a dead-letter wrapper around either.
 //! Why a body cannot be read is an [`UndecodableReason`] with a stable code.
 
 use serde_json::Value;
 
 use crate::contract::dead_letter::unwrap_original;
+use crate::contract::forward::{self, FORWARD_VERSION};
 use crate::contract::message::{is_valid_key, BookingMessage, KEY_LEN, MESSAGE_VERSION};
 use crate::text::truncate_bytes;
 
@@ -45,9 +47,9 @@ impl std::fmt::Display for UndecodableReason {
             Self::MissingVersion => f.write_str("undecodable message: no version field \"v\""),
             Self::UnknownVersion { found } => write!(
                 f,
-                "unknown message version v={found}: this consumer reads v={MESSAGE_VERSION}; deploy a consumer that knows it, then send the original back to the main queue"
+                "unknown message version v={found}: this consumer reads v={MESSAGE_VERSION} and v={FORWARD_VERSION}; deploy a consumer that knows it, then send the original back to the main queue"
             ),
-            Self::Invalid { detail } => write!(f, "undecodable message (v={MESSAGE_VERSION}): {detail}"),
+            Self::Invalid { detail } => write!(f, "undecodable message: {detail}"),
         }
     }
 }
@@ -55,10 +57,28 @@ impl std::fmt::Display for UndecodableReason {
 /// it (a text queue message), or a dead-letter wrapper around either (pasted back into the main
 /// queue to redeliver).
 pub fn decode_message(body: &Value) -> Result<BookingMessage, UndecodableReason> {
+    decode(body).map(|decoded| decoded.message)
+}
+
+/// A message read from a queue body, and whether it came as a forwarded delivery (`v: 2`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub message: BookingMessage,
+    pub forwarded: bool,
+}
+
+/// [`decode_message`], saying whether the body was a forwarded delivery: the consumer keeps
+/// such a body as the message it was read into.
+pub fn decode(body: &Value) -> Result<Decoded, UndecodableReason> {
     let original = original_message(body)?;
-    serde_json::from_value(original).map_err(|e| UndecodableReason::Invalid {
-        detail: truncate_bytes(&e.to_string(), 300).0,
-    })
+    let forwarded = original.as_object().is_some_and(is_forward);
+    let message = match original {
+        Value::Object(map) if forwarded => forward::read(&map)?,
+        original => serde_json::from_value(original).map_err(|e| UndecodableReason::Invalid {
+            detail: truncate_bytes(&e.to_string(), 300).0,
+        })?,
+    };
+    Ok(Decoded { message, forwarded })
 }
 
 /// The original message inside a body (see [`decode_message`]), checked for shape and version but
@@ -85,6 +105,13 @@ pub fn original_message(body: &Value) -> Result<Value, UndecodableReason> {
     match map.get("v") {
         None => return Err(UndecodableReason::MissingVersion),
         Some(v) if v.as_u64() == Some(u64::from(MESSAGE_VERSION)) => {}
+        Some(_) if is_forward(map) && forward::is_well_formed(map) => return Ok(original),
+        Some(_) if is_forward(map) => {
+            return Err(UndecodableReason::Invalid {
+                detail: "a forwarded delivery (v=2) needs received_at and delivery as text"
+                    .to_owned(),
+            })
+        }
         Some(v) => {
             return Err(UndecodableReason::UnknownVersion {
                 found: truncate_bytes(&v.to_string(), 40).0,
@@ -109,6 +136,10 @@ pub fn original_message(body: &Value) -> Result<Value, UndecodableReason> {
         });
     }
     Ok(original)
+}
+
+fn is_forward(map: &serde_json::Map<String, Value>) -> bool {
+    map.get("v").and_then(Value::as_u64) == Some(u64::from(FORWARD_VERSION))
 }
 
 /// [`decode_message`] for a body received as text.
@@ -193,13 +224,22 @@ mod tests {
     }
     #[test]
     fn undecodable_bodies_have_reasons() {
-        let cases: [(Value, &str); 6] = [
+        let cases: [(Value, &str); 9] = [
             (Value::String("not json".into()), "body_not_json"),
             (json!([1, 2]), "body_not_an_object"),
             (json!(null), "body_not_an_object"),
             (json!({"key": "k"}), "missing_version"),
-            (json!({"v": 2, "key": "k"}), "unknown_version"),
+            (json!({"v": 3, "key": "k"}), "unknown_version"),
             (json!({"v": 1, "key": "k"}), "invalid_message"),
+            (json!({"v": 2, "key": "k"}), "invalid_message"),
+            (
+                json!({"v": 2, "received_at": "t", "delivery": {}}),
+                "invalid_message",
+            ),
+            (
+                json!({"v": 2, "received_at": "t", "delivery": "{\"triggerEvent\":\"PING\"}"}),
+                "invalid_message",
+            ),
         ];
         for (body, code) in cases {
             let err = decode_message(&body).unwrap_err();
@@ -212,7 +252,10 @@ mod tests {
                 found: "\"1\"".into()
             }
         );
-        assert!(err.to_string().contains("this consumer reads v=1"), "{err}");
+        assert!(
+            err.to_string().contains("this consumer reads v=1 and v=2"),
+            "{err}"
+        );
         let err = decode_message(&json!({"v": 1, "key": "k"})).unwrap_err();
         assert!(
             err.to_string()

@@ -26,7 +26,7 @@
 use serde_json::Value;
 
 use crate::contract::dead_letter::DeadLetter;
-use crate::contract::decode::{decode_message, UndecodableReason};
+use crate::contract::decode::{decode, Decoded, UndecodableReason};
 use crate::contract::message::BookingMessage;
 use crate::delivery::email;
 use crate::delivery::ledger::{
@@ -799,8 +799,15 @@ fn read_body(body: Body) -> (Value, Result<BookingMessage, UndecodableReason>) {
             return (Value::Null, Err(reason));
         }
     };
-    let decoded = decode_message(&value);
-    (value, decoded)
+    match decode(&value) {
+        // A forwarded delivery is kept as the message it was read into (`v: 1`): a dead letter
+        // then shows the booking and its key like any other, and replays to the same key.
+        Ok(Decoded {
+            message,
+            forwarded: true,
+        }) => (serde_json::to_value(&message).unwrap_or(value), Ok(message)),
+        decoded => (value, decoded.map(|decoded| decoded.message)),
+    }
 }
 
 /// splitmix64: small, good enough for jitter and claim ids from one random seed.

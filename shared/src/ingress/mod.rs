@@ -4,25 +4,25 @@
 //!
 //! The producer's side of the queue, with its parts:
 //! - [`signature`]: Cal.com's `X-Cal-Signature-256` check (HMAC-SHA256, constant time).
-//! - [`envelope`]: the delivery envelope (`triggerEvent`, `createdAt`, `payload`) and its trigger.
-//! - [`payload`]: tolerant extraction of a booking from Cal.com's payload.
-//! - [`json`](mod@json): the one-pass JSON reader both of those use (slices of the body, no copies).
 //! - [`replay`]: `POST /admin/replay`, putting dead letters back on the queue (the replay
 //!   worker's, kept out of the producer so the webhook path stays small and fast).
 //!
-//! It writes messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
+//! Cal.com's body itself is read by [`crate::contract::calcom`], which the consumer uses too: a
+//! booking is forwarded whole ([`crate::contract::forward`]) and read into its key and booking by
+//! the consumer, or, when too large to forward, read here into a `v: 1` message. It writes
+//! messages through [`crate::contract`] and never uses the consumer's side (`delivery`).
 
-pub mod envelope;
-pub mod json;
-pub mod payload;
 pub mod replay;
 pub mod signature;
 
 use serde_json::{json, Value};
 
+use crate::contract::calcom::envelope::{self, BodyError, Delivery};
+use crate::contract::calcom::payload;
+use crate::contract::forward;
 use crate::contract::message::BookingMessage;
+use crate::contract::message::BookingTrigger;
 use crate::logging::{Level, LogLine};
-use envelope::{BodyError, Delivery, KeyHash};
 use signature::WebhookSecrets;
 
 /// The webhook route.
@@ -172,6 +172,14 @@ impl Reply {
         )
     }
 
+    /// 202: the booking is on the queue.
+    fn queued(trigger: BookingTrigger, uid: &str) -> Self {
+        Self::new(
+            202,
+            json!({ "status": "queued", "event": trigger.as_str(), "uid": uid }),
+        )
+    }
+
     /// The queue refused the message even after retrying: tell Cal.com it failed.
     pub fn queue_unavailable() -> Self {
         Self::error(
@@ -289,11 +297,25 @@ pub enum Ingress {
         message: Box<BookingMessage>,
         body: String,
         reply: Reply,
-        /// With [`KeyHash::Caller`]: the bytes whose SHA-256 gives the message's key, which
-        /// [`envelope::fill_key`] then writes into `body` (until then `message.key` and the key
-        /// in `body` are [`envelope::KEY_PENDING`]).
-        key_input: Option<Vec<u8>>,
     },
+    /// The same for a booking forwarded whole ([`forward`], `v: 2`): its key and booking are
+    /// read by the consumer, so only the trigger and uid (as the answer shows it) are known here.
+    Forward {
+        body: String,
+        reply: Reply,
+        trigger: BookingTrigger,
+        uid: String,
+    },
+}
+
+/// How a booking goes on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// As its key and booking (`v: 1`), read here.
+    Booking,
+    /// Forwarded whole (`v: 2`) when it fits ([`forward::fits`]), else as [`Form::Booking`]:
+    /// what the producer sends.
+    Forward,
 }
 
 /// The whole decision for one webhook body: configuration, signature, parsing, classification.
@@ -309,19 +331,19 @@ pub fn accept_webhook(
         signature,
         body,
         received_at,
-        KeyHash::Here,
+        Form::Booking,
     )
 }
 
 /// [`accept_webhook`] with the signature already checked (`signature`: the verdict of
 /// [`signature::verify`], or of [`signature::judge`] when the MACs were computed elsewhere).
-/// `configured`: whether any secret is set; `hash`: who takes the key's SHA-256.
+/// `configured`: whether any secret is set; `form`: how a booking goes on the queue.
 pub fn accept_checked(
     configured: bool,
     signature: Result<(), signature::SignatureError>,
     body: &[u8],
     received_at: &str,
-    hash: KeyHash,
+    form: Form,
 ) -> Ingress {
     // Fail closed: with no secret configured, nothing can be verified, so nothing is accepted.
     if !configured {
@@ -334,7 +356,19 @@ pub fn accept_checked(
     if let Err(e) = signature {
         return Ingress::Reply(Reply::error(401, e.code(), e.message()));
     }
-    let read = match envelope::parse_delivery_for_queue(body, received_at, hash) {
+    if form == Form::Forward && forward::fits(body.len()) {
+        if let Some((text, trigger, uid)) = envelope::booking_head(body) {
+            return forwarded(text, received_at, trigger, uid);
+        }
+    }
+    read_whole(body, received_at)
+}
+
+/// The body read whole: its answer, and for a booking its `v: 1` message. Never inlined: the
+/// forwarding path stays a small function for V8 to compile (docs/PERFORMANCE.md).
+#[inline(never)]
+fn read_whole(body: &[u8], received_at: &str) -> Ingress {
+    let read = match envelope::parse_delivery_for_queue(body, received_at) {
         Ok(read) => read,
         Err(e) => return Ingress::Reply(body_error(&e)),
     };
@@ -348,18 +382,26 @@ pub fn accept_checked(
             json!({ "status": "ignored", "event": trigger }),
         )),
         Delivery::Booking(message) => {
-            let reply = Reply::new(
-                202,
-                json!({ "status": "queued", "event": message.trigger.as_str(), "uid": message.booking.uid }),
-            );
+            let reply = Reply::queued(message.trigger, &message.booking.uid);
             let body = read.json.unwrap_or_else(|| message.to_json());
             Ingress::Enqueue {
                 message,
                 body,
                 reply,
-                key_input: read.key_input,
             }
         }
+    }
+}
+
+/// A booking whose body [`envelope::booking_head`] read, forwarded whole. The answer names the
+/// uid as a `v: 1` message would carry it (cut as [`payload::Limits::NORMAL`] cuts it).
+fn forwarded(text: &str, received_at: &str, trigger: BookingTrigger, uid: String) -> Ingress {
+    let uid = crate::text::truncate_bytes(&uid, payload::Limits::NORMAL.short).0;
+    Ingress::Forward {
+        body: forward::write(received_at, text),
+        reply: Reply::queued(trigger, &uid),
+        trigger,
+        uid,
     }
 }
 

@@ -319,8 +319,12 @@ mod tests {
             "/../samples/booking-created.json"
         ))
         .unwrap();
-        match crate::ingress::envelope::parse_delivery(&body, "2026-02-10T17:03:13.000Z").unwrap() {
-            crate::ingress::envelope::Delivery::Booking(m) => serde_json::to_value(*m).unwrap(),
+        match crate::contract::calcom::envelope::parse_delivery(&body, "2026-02-10T17:03:13.000Z")
+            .unwrap()
+        {
+            crate::contract::calcom::envelope::Delivery::Booking(m) => {
+                serde_json::to_value(*m).unwrap()
+            }
             _ => unreachable!(),
         }
     }

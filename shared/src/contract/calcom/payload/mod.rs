@@ -7,11 +7,11 @@
 
 use std::borrow::Cow;
 
+use crate::contract::calcom::json::{number_text, plain_integer, Json, JsonStr};
 use crate::contract::message::{Answer, Booking, Cancellation, Person, PreviousSlot};
-use crate::ingress::json::{number_text, plain_integer, Json, JsonStr};
 use crate::text::truncate_bytes;
 
-/// The payload object, as read from the body (see [`crate::ingress::json`](mod@crate::ingress::json)). Every field is read
+/// The payload object, as read from the body (see [`crate::contract::calcom::json`](mod@crate::contract::calcom::json)). Every field is read
 /// as "whatever JSON came" (`CalPayload::field` is `null` when missing), so no field can fail.
 /// The form responses are read in the order the form sent them.
 pub struct CalPayload<'a> {

@@ -235,9 +235,24 @@ impl<'a> Parser<'a> {
     /// Checks one value and moves past it, at any depth, without recursion: serde_json skips
     /// an unread field the same way.
     pub fn skip_value(&mut self) -> Result<(), JsonError> {
+        self.walk(usize::MAX, false)
+    }
+
+    /// Checks one value exactly as [`Parser::value`] reads it (at most `levels` deep, every
+    /// number one serde_json can hold) and moves past it, building nothing.
+    pub fn check_value(&mut self, levels: usize) -> Result<(), JsonError> {
+        self.walk(levels, true)
+    }
+
+    /// Moves past one value without recursion; `levels` and `keep` as for [`Parser::value`].
+    fn walk(&mut self, levels: usize, keep: bool) -> Result<(), JsonError> {
         // The open containers, innermost last: `true` for an object.
         let mut open: Vec<bool> = Vec::new();
         loop {
+            let opens = matches!(self.peek(), Some(b'{' | b'['));
+            if opens && open.len() >= levels {
+                return Err(JsonError::TooDeep);
+            }
             match self.peek() {
                 Some(b'{') => {
                     self.at += 1;
@@ -259,7 +274,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 _ => {
-                    self.scalar(false)?;
+                    self.scalar(keep)?;
                 }
             }
             // A value is complete: close what it completes, then expect the next one.

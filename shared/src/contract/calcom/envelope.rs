@@ -8,11 +8,11 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
+use crate::contract::calcom::json::{number_text, Json, JsonError, JsonStr, Parser, MAX_LEVELS};
+use crate::contract::calcom::payload::{self, CalPayload, Limits, Repeated};
 use crate::contract::message::{
     BookingMessage, BookingTrigger, MAX_MESSAGE_BYTES, MESSAGE_VERSION,
 };
-use crate::ingress::json::{number_text, Json, JsonError, JsonStr, Parser, MAX_LEVELS};
-use crate::ingress::payload::{self, CalPayload, Limits, Repeated};
 use crate::text::hex_lower;
 
 /// The dashboard's "Ping test" trigger (not in Cal.com's trigger enum).
@@ -151,21 +151,6 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// Who takes the SHA-256 of a booking's idempotency key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyHash {
-    /// Here, with `sha2`.
-    Here,
-    /// The caller: the producer's entry module, with Web Crypto, which costs a fraction of
-    /// SHA-256 compiled to wasm. The message's key is [`KEY_PENDING`] until [`fill_key`] writes
-    /// the key in, and [`ForQueue::key_input`] holds the bytes to hash.
-    Caller,
-}
-
-/// The key of a message whose key the caller hashes, until [`fill_key`]: as long as a key, so
-/// the message's size (and the limits it was fitted with) stay as they will be.
-pub const KEY_PENDING: &str = "________________________________";
-
 /// A delivery as read for the queue.
 #[derive(Debug)]
 pub struct ForQueue {
@@ -173,25 +158,18 @@ pub struct ForQueue {
     /// A booking message's JSON as it goes on the queue: serialized once, while fitting it into
     /// [`MAX_MESSAGE_BYTES`].
     pub json: Option<String>,
-    /// With [`KeyHash::Caller`], for a booking: the bytes whose SHA-256 gives its key.
-    pub key_input: Option<Vec<u8>>,
 }
 
 /// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
 pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyError> {
-    parse_delivery_for_queue(body, received_at, KeyHash::Here).map(|read| read.delivery)
+    parse_delivery_for_queue(body, received_at).map(|read| read.delivery)
 }
 
 /// [`parse_delivery`], plus a booking message's JSON as it goes on the queue.
-pub fn parse_delivery_for_queue(
-    body: &[u8],
-    received_at: &str,
-    hash: KeyHash,
-) -> Result<ForQueue, BodyError> {
+pub fn parse_delivery_for_queue(body: &[u8], received_at: &str) -> Result<ForQueue, BodyError> {
     let answer = |delivery| ForQueue {
         delivery,
         json: None,
-        key_input: None,
     };
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let repaired = replace_lone_surrogates(text);
@@ -225,44 +203,110 @@ pub fn parse_delivery_for_queue(
     let uid = payload.uid().ok_or(BodyError::MissingUid {
         trigger: booking_trigger,
     })?;
-
-    let (key, key_input) = match hash {
-        KeyHash::Here => (payload_key(booking_trigger, payload.value()), None),
-        KeyHash::Caller => {
-            let mut input = Vec::with_capacity(body.len());
-            key_bytes(&mut input, booking_trigger, payload.value());
-            (KEY_PENDING.to_owned(), Some(input))
-        }
-    };
+    let key = payload_key(booking_trigger, payload.value());
     let sent_at = envelope.created_at.as_ref().and_then(payload::text);
     let (message, json) = build_message(&payload, &uid, booking_trigger, key, received_at, sent_at);
     Ok(ForQueue {
         delivery: Delivery::Booking(Box::new(message)),
         json: Some(json),
-        key_input,
     })
 }
 
-/// A message read with [`KeyHash::Caller`], its key written in from `digest` (the SHA-256 of
-/// its [`ForQueue::key_input`]). `None` if `json` has no pending key or `digest` is too short.
-pub fn fill_key(json: String, digest: &[u8]) -> Option<String> {
-    // The key is the message's second field, ahead of any text from the payload: a plain scan
-    // from the start finds it at once, where `str::find` sets up a two-way searcher first.
-    const FIELD: &str = "\"key\":\"";
-    let at = json
-        .as_bytes()
-        .windows(FIELD.len())
-        .position(|window| window == FIELD.as_bytes())?
-        + FIELD.len();
-    let key = key_from_digest(digest.get(..32)?);
-    let mut bytes = json.into_bytes();
-    let pending = bytes.get_mut(at..at + KEY_PENDING.len())?;
-    if pending != KEY_PENDING.as_bytes() {
+/// A body that [`parse_delivery`] reads as a booking, told without building its tree, the key
+/// or the message: its text, trigger and uid, what the producer needs to forward it whole
+/// (`contract::forward`). `None` for anything else (a ping, an ignored trigger, a body with a
+/// problem, a uid written with escapes): [`parse_delivery`] then reads it and says what it is.
+/// It refuses what [`parse_delivery`] refuses, by the same reader's checks
+/// ([`Parser::check_value`] where that reads a tree); `check_forward` in `fuzz/targets.rs` holds
+/// the two to the same answers. A lone surrogate elsewhere in the body is left to the consumer's
+/// reading, which repairs it as [`parse_delivery`] does.
+pub fn booking_head(body: &[u8]) -> Option<(&str, BookingTrigger, String)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut parser = Parser::new(text);
+    if parser.peek() != Some(b'{') {
         return None;
     }
-    // ASCII over ASCII of the same length: the text stays UTF-8.
-    pending.copy_from_slice(key.as_bytes());
-    String::from_utf8(bytes).ok()
+    let mut head = Head::default();
+    parser.object(|p, key| head.entry(p, key)).ok()?;
+    parser.end().ok()?;
+    let trigger = match &head.trigger {
+        Some(Json::String(s)) => BookingTrigger::from_calcom(s.text().trim())?,
+        _ => return None,
+    };
+    // The uid as `parse_delivery` reads it after repairing lone surrogates: the same when it
+    // has no escape.
+    let uid = match head.uid? {
+        Json::String(s) if !s.is_plain() => return None,
+        uid => payload::text(&uid)?,
+    };
+    Some((text, trigger, uid))
+}
+
+/// What [`booking_head`] keeps of an envelope: the trigger, the payload's uid, and which of
+/// the fields that may appear once it has seen.
+#[derive(Default)]
+struct Head<'a> {
+    trigger: Option<Json<'a>>,
+    created_at: bool,
+    payload: bool,
+    uid: Option<Json<'a>>,
+    responses: bool,
+}
+
+/// Anything [`booking_head`] leaves to [`parse_delivery`].
+struct NotPlain;
+
+impl From<JsonError> for NotPlain {
+    fn from(_: JsonError) -> Self {
+        NotPlain
+    }
+}
+
+/// Marks a field that may appear once as seen; a second one is [`NotPlain`].
+fn once(seen: &mut bool) -> Result<(), NotPlain> {
+    if std::mem::replace(seen, true) {
+        return Err(NotPlain);
+    }
+    Ok(())
+}
+
+impl<'a> Head<'a> {
+    /// As [`Envelope::entry`], with the payload's entries checked instead of read into a tree.
+    fn entry(&mut self, p: &mut Parser<'a>, key: JsonStr<'a>) -> Result<(), NotPlain> {
+        if key.is("triggerEvent") {
+            if self.trigger.is_some() {
+                return Err(NotPlain);
+            }
+            self.trigger = Some(p.value(MAX_LEVELS - 1)?);
+        } else if key.is("createdAt") {
+            once(&mut self.created_at)?;
+            p.check_value(MAX_LEVELS - 1)?;
+        } else if key.is("payload") {
+            once(&mut self.payload)?;
+            if p.peek() != Some(b'{') {
+                return Err(NotPlain);
+            }
+            p.object(|p, key| self.payload_entry(p, key))?;
+        } else {
+            p.skip_value()?;
+        }
+        Ok(())
+    }
+
+    /// One entry of the payload, at the depth [`Envelope::read`] reads it with.
+    fn payload_entry(&mut self, p: &mut Parser<'a>, key: JsonStr<'a>) -> Result<(), NotPlain> {
+        if key.is("uid") {
+            if self.uid.is_some() {
+                return Err(NotPlain);
+            }
+            self.uid = Some(p.value(MAX_LEVELS - 1)?);
+            return Ok(());
+        }
+        if key.is("responses") {
+            once(&mut self.responses)?;
+        }
+        Ok(p.check_value(MAX_LEVELS - 1)?)
+    }
 }
 
 /// Hashes the trigger and the payload's text as given. The producer hashes the payload's
