@@ -35,8 +35,11 @@ features=()
 for f in simd mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling; do
   features+=("--enable-$f")
 done
+# KEEP_NAMES=1 keeps the names, for a profiler (scripts/profile-producer.sh).
+names=(--strip-debug --strip-producers)
+[ -n "${KEEP_NAMES:-}" ] && names=(-g)
 "$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm '--no-inline=*read_whole*' -O --gufa -Oz \
-  --strip-debug --strip-producers "${features[@]}"
+  "${names[@]}" "${features[@]}"
 
 # wasm-bindgen's futures schedule each wake-up with the global `queueMicrotask` when there is
 # one, else with `then` on a resolved promise (its own fallback). In workerd `queueMicrotask` is

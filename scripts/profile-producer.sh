@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A V8 CPU profile of the producer's isolate under load, with the wasm's function names: where
-# a request's CPU goes inside workerd (docs/PERFORMANCE.md, #10). Builds the producer as
-# worker-build writes it (names kept, which build-worker.sh strips), runs it alone in
+# a request's CPU goes inside workerd (docs/PERFORMANCE.md, #10). Builds the producer as it
+# ships but with its names (KEEP_NAMES=1; build-worker.sh strips them), runs it alone in
 # `wrangler dev` through the bench kit, warms it up, then samples it with the inspector's
 # Profiler while oha sends the same signed sample, and prints the functions with the most
 # samples (self time). The normal build is put back at the end.
@@ -41,11 +41,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "==> building the producer with its function names" >&2
-(
-  cd "$root/producer"
-  WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt" \
-    ESBUILD_BIN="$root/node_modules/.bin/esbuild" worker-build --release
-) > "$scratch/build.log" 2>&1 || { cat "$scratch/build.log" >&2; exit 1; }
+KEEP_NAMES=1 bash "$root/scripts/build-worker.sh" producer > "$scratch/build.log" 2>&1 ||
+  { cat "$scratch/build.log" >&2; exit 1; }
 
 project="$scratch/project"
 mkdir -p "$project"

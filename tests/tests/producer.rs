@@ -41,7 +41,10 @@ fn queued_as_sent(p: &Pipeline, uid: &str) -> Vec<(Value, Value)> {
         };
         if message.booking.uid == uid {
             assert_eq!(record["body_kind"], "string", "sent as text: {record}");
-            found.push((record["body"].clone(), serde_json::to_value(message).unwrap()));
+            found.push((
+                record["body"].clone(),
+                serde_json::to_value(message).unwrap(),
+            ));
         }
     }
     found
@@ -49,7 +52,10 @@ fn queued_as_sent(p: &Pipeline, uid: &str) -> Vec<(Value, Value)> {
 
 /// The messages for booking `uid`, as the consumer reads them.
 fn queued(p: &Pipeline, uid: &str) -> Vec<Value> {
-    queued_as_sent(p, uid).into_iter().map(|(_, read)| read).collect()
+    queued_as_sent(p, uid)
+        .into_iter()
+        .map(|(_, read)| read)
+        .collect()
 }
 
 /// Polls until `n` messages for `uid` reached the queue's consumer.
@@ -89,7 +95,10 @@ fn each_booking_kind_is_queued_as_a_versioned_self_contained_message() {
         // Sent as the delivery itself, byte for byte, with the producer's clock …
         let (sent, _) = &queued_as_sent(p, &uid)[0];
         assert_eq!(sent["v"], 2, "{sent}");
-        assert_eq!(sent["delivery"].as_str().map(str::as_bytes), Some(&body[..]));
+        assert_eq!(
+            sent["delivery"].as_str().map(str::as_bytes),
+            Some(&body[..])
+        );
         assert_eq!(sent["received_at"], msg["received_at"]);
         // … and read by the consumer into the booking message.
         assert_eq!(msg["v"], 1);

@@ -625,6 +625,32 @@ mod tests {
         assert_eq!(tree("1e-999").unwrap(), Json::Number("1e-999"));
     }
 
+    fn check(text: &str, levels: usize) -> Result<(), JsonError> {
+        let mut p = Parser::new(text);
+        p.check_value(levels)?;
+        p.end()
+    }
+
+    /// `check_value` accepts what `value` reads at the same depth, and nothing else.
+    #[test]
+    fn a_checked_value_is_one_that_reads_into_a_tree() {
+        let nested = |n: usize| format!("{}1{}", "{\"a\":[".repeat(n), "]}".repeat(n));
+        for text in [
+            nested(MAX_LEVELS / 2),
+            nested(MAX_LEVELS / 2 + 1),
+            "1e999".into(),
+            "{\"x\":[1e-999,1e308,-0]}".into(),
+            "{\"x\":1,\"x\":\"\\ud83d\"}".into(),
+            "[1,]".into(),
+        ] {
+            for levels in [0, 1, 3, MAX_LEVELS] {
+                let mut p = Parser::new(&text);
+                let read = p.value(levels).and_then(|_| p.end());
+                assert_eq!(check(&text, levels), read, "{text:?} at {levels}");
+            }
+        }
+    }
+
     #[test]
     fn nesting_is_limited_where_kept_and_free_where_skipped() {
         let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
