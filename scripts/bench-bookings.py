@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Sends N unique signed bookings through a pair and waits until the fake SendGrid has counted an
+email for each: the load of `scripts/bench-kit.sh --instructions --pipeline`, where what is
+counted is instructions, not time, so nothing here is timed.
+
+  bench-bookings.py URL SINK_STATS_URL SECRET BODY_JSON N CONCURRENCY PREFIX
+
+Each booking is BODY_JSON with payload.uid = PREFIX + i, signed as Cal.com signs (bare hex
+HMAC-SHA256 of the raw body). Exits 1 and says why when a request is not answered 202 or the
+emails do not all arrive within 20 minutes (the pair runs under valgrind, 30-100x slower).
+"""
+import hashlib, hmac, http.client, json, sys, threading, time, urllib.parse, urllib.request
+
+url, stats_url, secret, body_path, n, c, prefix = sys.argv[1:8]
+n, c = int(n), int(c)
+
+
+def emails():
+    with urllib.request.urlopen(stats_url, timeout=30) as r:
+        return json.load(r)["by_status"].get("202", 0)
+
+
+template = json.load(open(body_path))
+bookings = []
+for i in range(n):
+    booking = json.loads(json.dumps(template))
+    booking["payload"]["uid"] = f"{prefix}{i}"
+    raw = json.dumps(booking, separators=(",", ":")).encode()
+    bookings.append((raw, hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()))
+
+target = urllib.parse.urlparse(url)
+lock, next_index, refused = threading.Lock(), [0], []
+
+
+def send():
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=600)
+    while True:
+        with lock:
+            i = next_index[0]
+            next_index[0] += 1
+        if i >= n:
+            return
+        raw, signature = bookings[i]
+        try:
+            conn.request("POST", target.path, raw,
+                         {"Content-Type": "application/json", "X-Cal-Signature-256": signature})
+            response = conn.getresponse()
+            text = response.read()
+            if response.status != 202:
+                refused.append(f"{response.status} {text[:200]!r}")
+        except Exception as error:  # a reset or a timeout: counted, the connection renewed
+            refused.append(repr(error))
+            conn.close()
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=600)
+
+
+before = emails()
+threads = [threading.Thread(target=send) for _ in range(c)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+if refused:
+    sys.exit(f"{len(refused)} of {n} bookings not accepted, first: {refused[0]}")
+deadline = time.time() + 1200
+while emails() < before + n:
+    if time.time() > deadline:
+        sys.exit(f"only {emails() - before} of {n} emails arrived within 20 minutes")
+    time.sleep(1)
+print(f"{n} bookings accepted and emailed")
