@@ -10,7 +10,7 @@
 #   bash scripts/bench-kit.sh --producer [--kit DIR] [--rounds 2]  # the producers alone: the JS pair's and ours
 #   bash scripts/bench-kit.sh --instructions [--kit DIR] [--rounds 2] [--warmup 400] [--pairs "floor js project"]
 #                                                 # the producers alone in instructions, the floor's too
-#   bash scripts/bench-kit.sh --instructions --pipeline [--rounds 2] [--warmup 200] [--pairs ...]
+#   bash scripts/bench-kit.sh --instructions --pipeline [--rounds 2] [--warmup 200] [--n 300] [--pairs ...]
 #                                                 # each whole pair in instructions per booking
 #
 # --producer starts each side's producer alone (CONFIGS=wrangler.producer.toml), measures workerd
@@ -24,7 +24,8 @@
 # prints instructions per request over 600 requests after 400 of warm-up (--warmup N;
 # concurrency 4). With --pipeline it runs each whole pair (producer, consumer, queue, the
 # project's local D1 ledger: one workerd runs them all) and prints instructions per booking over
-# 300 unique bookings, each accepted and emailed to the fake SendGrid, after the warm-up's
+# 300 unique bookings (--n N: as many as the kit's time run, 2000, to weigh V8's one-off
+# compiling as it does), each accepted and emailed to the fake SendGrid, after the warm-up's
 # bookings (scripts/bench-bookings.py). CPU time on a shared 2-core VM moves by ±15 % from one run to the next;
 # instruction counts move by a few per cent (the collector's timing still varies), so a change of
 # 5 % shows in one run.
@@ -40,7 +41,7 @@ kit=/tmp/calcom-bench n=2000 c=32 pairs="floor js project" rounds=1 producer_alo
 while [ $# -gt 0 ]; do
   case "$1" in
     --kit) kit=$2; shift 2 ;;
-    --n) n=$2; shift 2 ;;
+    --n) n=$2; n_set=1; shift 2 ;;
     --concurrency) c=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
@@ -120,6 +121,7 @@ SH
   sig=$(openssl dgst -sha256 -hmac "$secret" -r < "$body" | cut -d' ' -f1)
   counted=600 unit="request" what="producer alone"
   [ "$pipeline" = 1 ] && counted=300 unit="booking" what="whole pair"
+  [ -n "${n_set:-}" ] && counted=$n
   load() {
     if [ "$pipeline" = 1 ]; then
       # Unique bookings (a new uid each, so the ledger cannot skip one), every one emailed.
@@ -142,11 +144,18 @@ SH
       ok=$(load "$name" "$counted")
       callgrind_control -i off "$pid" >/dev/null 2>&1 && callgrind_control -d "$pid" >/dev/null 2>&1
       bash "$kit/run-pair.sh" stop "icount-$name"
-      total=$(awk '/^totals:/ { print $2 }' $(ls -t "$scratch/callgrind/out.$pid".* | head -1))
+      out=$(ls -t "$scratch/callgrind/out.$pid".* | head -1)
       [ "$ok" = 1 ] || { echo "round $round $name: not every request got 202" >&2; exit 1; }
-      per=$((total / counted))
+      total=$(awk '/^totals:/ { print $2 }' "$out")
+      # wrangler dev's inspector reports each subrequest to DevTools when its Network domain is
+      # on, which it is in some runs and not others (about 0.4 M instructions per booking);
+      # production has no such reports. The figures compared are without them.
+      inspector=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
+        grep -E 'runInV8StackImpl<workerd::Worker::Isolate::(SubrequestClient|ResponseStreamWrapper)' |
+        awk '{ gsub(",", "", $1); s += $1 } END { printf "%d", s }')
+      per=$(((total - inspector) / counted))
       counts[$name]="${counts[$name]:-} $per"
-      echo "round $round $name $what: $per instructions per $unit (the worker's workerd)"
+      echo "round $round $name $what: $per instructions per $unit (the worker's workerd; $((total / counted)) with wrangler dev's inspector reports)"
     done
     order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ')
   done

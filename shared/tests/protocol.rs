@@ -921,3 +921,68 @@ fn unreadable_bodies_are_dead_lettered_with_what_there_was() {
         .render("consumer")
         .contains("dead_letter_send_failed"));
 }
+
+#[test]
+fn a_forwarded_delivery_is_dead_lettered_as_the_message_it_was_read_into() {
+    let mut world = World::new(UnknownOutcomePolicy::Retry, Faults::none(), 1);
+    let config = world.config.clone();
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/booking-created.json"
+    );
+    let delivery: Value = serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
+    let forwarded = shared::contract::forward::write(
+        "2026-12-02T10:00:00.000Z",
+        &serde_json::to_string(&delivery).unwrap(),
+    );
+    let expected = shared::contract::decode::decode_message_str(&forwarded).unwrap();
+    let inbound = vec![Inbound {
+        attempts: 1,
+        body: Body::Text(forwarded),
+    }];
+    let mut batch = Batch::new(inbound, &config, 7);
+    let mut event = Event::Start;
+    let mut letters = Vec::new();
+    let settlement = loop {
+        event = match batch.advance(event, world.now_ms) {
+            Step::Ledger(calls) => {
+                Event::Ledger(calls.iter().map(|c| world.ledger_call(c)).collect())
+            }
+            // SendGrid refuses it for good: a 400 is not retried.
+            Step::Send(plan) => Event::Sent(vec![
+                SendAnswer {
+                    result: SendResult::from_response(
+                        400,
+                        None,
+                        None,
+                        r#"{"errors":[{"message":"Invalid from address","field":"from"}]}"#,
+                        0,
+                    ),
+                    message_id: None,
+                    duration_ms: 10,
+                };
+                plan.bodies.len()
+            ]),
+            Step::DeadLetter(bodies) => {
+                letters = bodies.clone();
+                Event::DeadLettered(bodies.iter().map(|_| Ok(())).collect())
+            }
+            Step::Settle(settlement) => break settlement,
+        };
+    };
+    assert_eq!(settlement.actions, vec![Action::Ack]);
+    assert_eq!(letters.len(), 1);
+    let letter: Value = serde_json::from_str(&letters[0]).unwrap();
+    // The booking and its key, as a `v: 1` message: an operator reads it, a replay keeps the key.
+    assert_eq!(letter["original"]["v"], 1);
+    assert_eq!(letter["original"]["key"], expected.key.as_str());
+    assert_eq!(
+        letter["original"]["booking"]["uid"],
+        delivery["payload"]["uid"]
+    );
+    assert_eq!(
+        shared::contract::decode::decode_message(&letter).unwrap(),
+        expected
+    );
+    assert_eq!(letter["dead_letter"]["last_status"], 400);
+}

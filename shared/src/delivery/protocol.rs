@@ -173,12 +173,22 @@ enum Phase {
 
 struct Item {
     attempts: u32,
-    /// The body as JSON, for a dead letter.
-    body: Value,
+    /// What a dead letter of this message carries.
+    original: Original,
     message: Option<BookingMessage>,
     line: LogLine,
     fate: Fate,
     status: Option<u16>,
+}
+
+/// A message's original, for its dead letter: made only when one is written, as most messages
+/// never need it.
+enum Original {
+    /// The body as JSON.
+    Body(Value),
+    /// A forwarded delivery: the message it was read into (`v: 1`), so that a dead letter shows
+    /// the booking and its key like any other, and replays to the same key.
+    Decoded,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -255,7 +265,7 @@ impl<'a> Batch<'a> {
     fn admit(&mut self, inbound: Inbound) {
         let attempts = inbound.attempts.max(1);
         let mut line = LogLine::new(Level::Info, "message").with("attempt", attempts);
-        let (body, decoded) = read_body(inbound.body);
+        let (original, decoded) = read_body(inbound.body);
         let (message, fate) = match (self.config, decoded) {
             (Err(misconfigured), _) => {
                 let decision = policy::decide_misconfigured(
@@ -283,7 +293,7 @@ impl<'a> Batch<'a> {
         };
         self.items.push(Item {
             attempts,
-            body,
+            original,
             message,
             line,
             fate,
@@ -639,7 +649,16 @@ impl<'a> Batch<'a> {
                     .decision()
                     .and_then(Decision::reason)
                     .unwrap_or_default();
-                DeadLetter::new(&item.body, reason, item.status, item.attempts, &iso).to_json()
+                let decoded;
+                let body = match &item.original {
+                    Original::Body(body) => body,
+                    Original::Decoded => {
+                        let message = item.message.as_ref().expect("a decoded original");
+                        decoded = serde_json::to_value(message).unwrap_or_default();
+                        &decoded
+                    }
+                };
+                DeadLetter::new(body, reason, item.status, item.attempts, &iso).to_json()
             })
             .collect();
         self.phase = Phase::DeadLettering;
@@ -776,8 +795,8 @@ struct Counts {
     dead_lettered: u32,
 }
 
-/// The body as JSON (for decoding and for a dead letter), and the message in it.
-fn read_body(body: Body) -> (Value, Result<BookingMessage, UndecodableReason>) {
+/// What a dead letter of the body would carry, and the message in it.
+fn read_body(body: Body) -> (Original, Result<BookingMessage, UndecodableReason>) {
     let value = match body {
         Body::Json(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
         Body::Text(text) => Value::String(text),
@@ -786,7 +805,7 @@ fn read_body(body: Body) -> (Value, Result<BookingMessage, UndecodableReason>) {
             Err(e) => {
                 // Kept whole in the dead letter, so nothing of it is lost.
                 let raw = serde_json::json!({ "raw_base64": base64_encode(e.as_bytes()) });
-                return (raw, Err(UndecodableReason::NotJson));
+                return (Original::Body(raw), Err(UndecodableReason::NotJson));
             }
         },
         Body::Unreadable(error) => {
@@ -796,17 +815,18 @@ fn read_body(body: Body) -> (Value, Result<BookingMessage, UndecodableReason>) {
                     truncate_bytes(&error, 200).0
                 ),
             };
-            return (Value::Null, Err(reason));
+            return (Original::Body(Value::Null), Err(reason));
         }
     };
     match decode(&value) {
-        // A forwarded delivery is kept as the message it was read into (`v: 1`): a dead letter
-        // then shows the booking and its key like any other, and replays to the same key.
         Ok(Decoded {
             message,
             forwarded: true,
-        }) => (serde_json::to_value(&message).unwrap_or(value), Ok(message)),
-        decoded => (value, decoded.map(|decoded| decoded.message)),
+        }) => (Original::Decoded, Ok(message)),
+        decoded => (
+            Original::Body(value),
+            decoded.map(|decoded| decoded.message),
+        ),
     }
 }
 
