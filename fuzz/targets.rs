@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 use shared::contract::decode::{decode_message, decode_message_str};
+use shared::contract::forward;
 use shared::delivery::email::{render, MAX_SUBJECT_CHARS};
 use shared::ingress::{accept_checked, accept_webhook, Form, Ingress};
 use shared::contract::message::{BookingMessage, MAX_MESSAGE_BYTES};
@@ -146,6 +147,12 @@ pub fn check_forward(body: &[u8]) {
             assert_eq!(reply, expected, "the answer to Cal.com");
             assert!(queued.len() <= MAX_MESSAGE_BYTES, "{} bytes", queued.len());
             assert_eq!(decode_message_str(&queued), Ok(*message), "what the consumer reads");
+            let general = decode_message(&Value::String(queued.clone()));
+            assert_eq!(
+                forward::read_written(&queued),
+                Some(general),
+                "the written form's reader and the general one"
+            );
         }
         forward => assert_eq!(forward, whole),
     }
@@ -166,7 +173,13 @@ fn check_queued(message: &BookingMessage) {
 /// Target `decode_render`: bytes as a queue body (text, and parsed JSON), then for a message the
 /// consumer can read, the email and the SendGrid request.
 pub fn decode_render(data: &[u8]) {
-    let from_text = std::str::from_utf8(data).ok().map(decode_message_str);
+    let text = std::str::from_utf8(data).ok();
+    if let Some(read) = text.and_then(forward::read_written) {
+        // The written form's reader answers only what the general reader would.
+        let general = decode_message(&Value::String(text.unwrap_or_default().into()));
+        assert_eq!(read, general, "the written form's reader and the general one");
+    }
+    let from_text = text.map(decode_message_str);
     let from_value = serde_json::from_slice::<Value>(data)
         .ok()
         .map(|v| decode_message(&v));

@@ -144,6 +144,9 @@ fn is_forward(map: &serde_json::Map<String, Value>) -> bool {
 
 /// [`decode_message`] for a body received as text.
 pub fn decode_message_str(body: &str) -> Result<BookingMessage, UndecodableReason> {
+    if let Some(read) = forward::read_written(body) {
+        return read;
+    }
     let value: Value = serde_json::from_str(body).map_err(|_| UndecodableReason::NotJson)?;
     decode_message(&value)
 }

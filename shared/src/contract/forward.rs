@@ -107,8 +107,78 @@ pub fn is_well_formed(map: &serde_json::Map<String, Value>) -> bool {
 /// The booking message a `v: 2` message stands for, read as the producer reads a webhook body.
 pub fn read(map: &serde_json::Map<String, Value>) -> Result<BookingMessage, UndecodableReason> {
     let field = |name| map.get(name).and_then(Value::as_str).unwrap_or_default();
+    booking_of(field("delivery").as_bytes(), field("received_at"))
+}
+
+/// [`read`] of a message exactly as [`write`] wrote it, without a `serde_json::Value` in
+/// between; `None` for any other text (re-encoded, pasted, another version), which the general
+/// reader takes. On a real delivery it halves the consumer's reading of the envelope
+/// (docs/PERFORMANCE.md).
+pub fn read_written(text: &str) -> Option<Result<BookingMessage, UndecodableReason>> {
+    let rest = text.strip_prefix("{\"v\":2,\"received_at\":\"")?;
+    let (received_at, rest) = rest.split_once('"')?;
+    if received_at.is_empty() || received_at.contains('\\') {
+        return None;
+    }
+    let escaped = rest.strip_prefix(",\"delivery\":\"")?.strip_suffix("\"}")?;
+    let delivery = unescape(escaped)?;
+    if delivery.is_empty() {
+        return None;
+    }
+    Some(booking_of(delivery.as_bytes(), received_at))
+}
+
+/// The text of a JSON string's inside with [`push_json_string`]'s escapes; `None` for an
+/// unescaped quote or control character, or an escape it does not write.
+fn unescape(escaped: &str) -> Option<String> {
+    let bytes = escaped.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    // Runs between escapes are found with the writer's table and copied whole.
+    while let Some(run) = bytes[i..].iter().position(|&b| ESCAPE[usize::from(b)] != 0) {
+        let at = i + run;
+        out.extend_from_slice(&bytes[i..at]);
+        if bytes[at] != b'\\' {
+            return None;
+        }
+        let letter = *bytes.get(at + 1)?;
+        let (byte, len) = match letter {
+            b'"' | b'\\' => (letter, 2),
+            b'b' => (0x08, 2),
+            b't' => (b'\t', 2),
+            b'n' => (b'\n', 2),
+            b'f' => (0x0c, 2),
+            b'r' => (b'\r', 2),
+            b'u' => (control(bytes.get(at + 2..at + 6)?)?, 6),
+            _ => return None,
+        };
+        out.push(byte);
+        i = at + len;
+    }
+    out.extend_from_slice(&bytes[i..]);
+    // Escapes are ASCII and the runs between them whole UTF-8 of a `&str`.
+    String::from_utf8(out).ok()
+}
+
+/// The control character of `00XX` (lowercase hex, as written).
+fn control(hex: &[u8]) -> Option<u8> {
+    let digit = |d: u8| match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    };
+    match hex {
+        [b'0', b'0', high, low] => {
+            let byte = digit(*high)? << 4 | digit(*low)?;
+            (byte < 0x20).then_some(byte)
+        }
+        _ => None,
+    }
+}
+
+fn booking_of(delivery: &[u8], received_at: &str) -> Result<BookingMessage, UndecodableReason> {
     let invalid = |detail: String| UndecodableReason::Invalid { detail };
-    match parse_delivery(field("delivery").as_bytes(), field("received_at")) {
+    match parse_delivery(delivery, received_at) {
         Ok(Delivery::Booking(message)) => Ok(*message),
         Ok(Delivery::Ping) => Err(invalid("the delivery is a ping, not a booking".to_owned())),
         Ok(Delivery::Ignored { trigger }) => Err(invalid(format!(
@@ -130,6 +200,46 @@ mod tests {
         let value: Value = serde_json::from_str(&message).unwrap();
         assert_eq!(value["delivery"].as_str(), Some(body));
         assert!(is_well_formed(value.as_object().unwrap()));
+    }
+
+    #[test]
+    fn the_written_form_reads_as_the_general_reader_reads_it() {
+        let sample = include_str!("../../../samples/booking-created.json");
+        let delivery: Value = serde_json::from_str(sample).unwrap();
+        let all: String = (0u8..0x80).map(char::from).chain("é€😀".chars()).collect();
+        let mut bodies = vec![
+            serde_json::to_string(&delivery).unwrap(),
+            sample.to_owned(),
+            "{\"triggerEvent\":\"PING\"}".to_owned(),
+            "not json".to_owned(),
+        ];
+        let mut odd = delivery.clone();
+        odd["payload"]["additionalNotes"] = all.into();
+        bodies.push(serde_json::to_string(&odd).unwrap());
+        for body in bodies {
+            let message = write("2026-12-02T10:00:00.000Z", &body);
+            let general = crate::contract::decode::decode_message(&Value::String(message.clone()));
+            assert_eq!(read_written(&message), Some(general), "{body}");
+        }
+    }
+
+    #[test]
+    fn any_other_text_is_left_to_the_general_reader() {
+        let body = serde_json::to_string(include_str!("../../../samples/booking-created.json"));
+        let delivery = body.unwrap();
+        for text in [
+            // Re-encoded: spaces, another key order, an escape the writer does not use.
+            format!("{{\"v\": 2, \"received_at\": \"2026-12-02T10:00:00.000Z\", \"delivery\": {delivery}}}"),
+            format!("{{\"v\":2,\"delivery\":{delivery},\"received_at\":\"2026-12-02T10:00:00.000Z\"}}"),
+            "{\"v\":2,\"received_at\":\"x\",\"delivery\":\"\\/\"}".to_owned(),
+            "{\"v\":2,\"received_at\":\"x\",\"delivery\":\"\\u0041\"}".to_owned(),
+            "{\"v\":2,\"received_at\":\"x\",\"delivery\":\"a\"b\"}".to_owned(),
+            "{\"v\":2,\"received_at\":\"x\",\"delivery\":\"\"}".to_owned(),
+            "{\"v\":2,\"received_at\":\"x\",\"delivery\":\"{}\"} ".to_owned(),
+            "{\"v\":1}".to_owned(),
+        ] {
+            assert_eq!(read_written(&text), None, "{text}");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::contract::dead_letter::DeadLetter;
 use crate::contract::decode::{decode, Decoded, UndecodableReason};
+use crate::contract::forward;
 use crate::contract::message::BookingMessage;
 use crate::delivery::email;
 use crate::delivery::ledger::{
@@ -799,7 +800,11 @@ struct Counts {
 fn read_body(body: Body) -> (Original, Result<BookingMessage, UndecodableReason>) {
     let value = match body {
         Body::Json(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        Body::Text(text) => Value::String(text),
+        Body::Text(text) => match forward::read_written(&text) {
+            Some(Ok(message)) => return (Original::Decoded, Ok(message)),
+            Some(Err(reason)) => return (Original::Body(Value::String(text)), Err(reason)),
+            None => Value::String(text),
+        },
         Body::Bytes(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Value::String(text),
             Err(e) => {
