@@ -986,3 +986,43 @@ fn a_forwarded_delivery_is_dead_lettered_as_the_message_it_was_read_into() {
     );
     assert_eq!(letter["dead_letter"]["last_status"], 400);
 }
+
+#[test]
+fn a_forwarded_delivery_dead_lettered_for_missing_settings_carries_its_booking() {
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/booking-created.json"
+    );
+    let delivery: Value = serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
+    let forwarded = shared::contract::forward::write(
+        "2026-12-02T10:00:00.000Z",
+        &serde_json::to_string(&delivery).unwrap(),
+    );
+    let expected = shared::contract::decode::decode_message_str(&forwarded).unwrap();
+    // No SendGrid key: a configuration error, dead-lettered once its retries are spent.
+    let config: Config = Settings::from_lookup(|name| match name {
+        "EMAIL_FROM" => Some("Bookings <bookings@example.com>".into()),
+        "EMAIL_TO" => Some("staff@example.com".into()),
+        "MAX_RETRIES" => Some("1".into()),
+        _ => None,
+    });
+    assert!(config.is_err());
+    let inbound = vec![Inbound {
+        attempts: 9,
+        body: Body::Text(forwarded),
+    }];
+    let mut batch = Batch::new(inbound, &config, 8);
+    let Step::DeadLetter(letters) = batch.advance(Event::Start, 0) else {
+        panic!("a dead letter")
+    };
+    let letter: Value = serde_json::from_str(&letters[0]).unwrap();
+    assert_eq!(letter["original"]["key"], expected.key.as_str());
+    assert_eq!(
+        shared::contract::decode::decode_message(&letter).unwrap(),
+        expected
+    );
+    assert!(letter["dead_letter"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("SENDGRID_API_KEY"));
+}

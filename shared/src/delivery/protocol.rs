@@ -266,9 +266,13 @@ impl<'a> Batch<'a> {
     fn admit(&mut self, inbound: Inbound) {
         let attempts = inbound.attempts.max(1);
         let mut line = LogLine::new(Level::Info, "message").with("attempt", attempts);
-        let (original, decoded) = read_body(inbound.body);
+        let (mut original, decoded) = read_body(inbound.body);
         let (message, fate) = match (self.config, decoded) {
-            (Err(misconfigured), _) => {
+            (Err(misconfigured), decoded) => {
+                if let (Original::Decoded, Ok(message)) = (&original, &decoded) {
+                    // Not kept as the item's message: its dead letter carries it.
+                    original = Original::Body(serde_json::to_value(message).unwrap_or_default());
+                }
                 let decision = policy::decide_misconfigured(
                     &misconfigured.summary(),
                     attempts,
