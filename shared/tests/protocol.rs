@@ -839,6 +839,30 @@ fn seeded_random_faults_never_break_an_invariant() {
 
 /// A body the consumer cannot read still reaches the dead-letter queue whole: raw bytes as
 /// base64, an unreadable one with the runtime's error; the good message beside them is sent.
+/// Runs `batch` against the world's ledger, `send` answering each email, every dead letter
+/// written; the settlement and the dead letters.
+fn run_to_settlement(
+    mut batch: Batch<'_>,
+    world: &mut World,
+    mut send: impl FnMut(&mut World, &str) -> SendAnswer,
+) -> (Settlement, Vec<String>) {
+    let mut event = Event::Start;
+    let mut letters = Vec::new();
+    loop {
+        event = match batch.advance(event, world.now_ms) {
+            Step::Ledger(calls) => {
+                Event::Ledger(calls.iter().map(|c| world.ledger_call(c)).collect())
+            }
+            Step::Send(plan) => Event::Sent(plan.bodies.iter().map(|b| send(world, b)).collect()),
+            Step::DeadLetter(bodies) => {
+                letters.extend(bodies.iter().cloned());
+                Event::DeadLettered(bodies.iter().map(|_| Ok(())).collect())
+            }
+            Step::Settle(settlement) => return (settlement, letters),
+        };
+    }
+}
+
 #[test]
 fn unreadable_bodies_are_dead_lettered_with_what_there_was() {
     let mut world = World::new(UnknownOutcomePolicy::Retry, Faults::none(), 1);
@@ -857,24 +881,9 @@ fn unreadable_bodies_are_dead_lettered_with_what_there_was() {
             body: Body::Text(message("uid-ok", &key_of(9))),
         },
     ];
-    let mut batch = Batch::new(inbound, &config, 5);
-    let mut event = Event::Start;
-    let mut letters = Vec::new();
-    let settlement = loop {
-        event = match batch.advance(event, world.now_ms) {
-            Step::Ledger(calls) => {
-                Event::Ledger(calls.iter().map(|c| world.ledger_call(c)).collect())
-            }
-            Step::Send(plan) => {
-                Event::Sent(plan.bodies.iter().map(|b| world.send(b, 1_000)).collect())
-            }
-            Step::DeadLetter(bodies) => {
-                letters = bodies.clone();
-                Event::DeadLettered(bodies.iter().map(|_| Ok(())).collect())
-            }
-            Step::Settle(settlement) => break settlement,
-        };
-    };
+    let batch = Batch::new(inbound, &config, 5);
+    let (settlement, letters) =
+        run_to_settlement(batch, &mut world, |world, body| world.send(body, 1_000));
     assert_eq!(settlement.actions, vec![Action::Ack; 3]);
     assert_eq!(world.emails[&key_of(9)], 1);
     assert_eq!(letters.len(), 2);
@@ -922,10 +931,9 @@ fn unreadable_bodies_are_dead_lettered_with_what_there_was() {
         .contains("dead_letter_send_failed"));
 }
 
-#[test]
-fn a_forwarded_delivery_is_dead_lettered_as_the_message_it_was_read_into() {
-    let mut world = World::new(UnknownOutcomePolicy::Retry, Faults::none(), 1);
-    let config = world.config.clone();
+/// `samples/booking-created.json`, the `v: 2` message the producer sends for it, and the
+/// booking message the consumer reads it into.
+fn forwarded_sample() -> (Value, String, shared::contract::message::BookingMessage) {
     let sample = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../samples/booking-created.json"
@@ -936,40 +944,31 @@ fn a_forwarded_delivery_is_dead_lettered_as_the_message_it_was_read_into() {
         &serde_json::to_string(&delivery).unwrap(),
     );
     let expected = shared::contract::decode::decode_message_str(&forwarded).unwrap();
+    (delivery, forwarded, expected)
+}
+
+#[test]
+fn a_forwarded_delivery_is_dead_lettered_as_the_message_it_was_read_into() {
+    let mut world = World::new(UnknownOutcomePolicy::Retry, Faults::none(), 1);
+    let config = world.config.clone();
+    let (delivery, forwarded, expected) = forwarded_sample();
     let inbound = vec![Inbound {
         attempts: 1,
         body: Body::Text(forwarded),
     }];
-    let mut batch = Batch::new(inbound, &config, 7);
-    let mut event = Event::Start;
-    let mut letters = Vec::new();
-    let settlement = loop {
-        event = match batch.advance(event, world.now_ms) {
-            Step::Ledger(calls) => {
-                Event::Ledger(calls.iter().map(|c| world.ledger_call(c)).collect())
-            }
-            // SendGrid refuses it for good: a 400 is not retried.
-            Step::Send(plan) => Event::Sent(vec![
-                SendAnswer {
-                    result: SendResult::from_response(
-                        400,
-                        None,
-                        None,
-                        r#"{"errors":[{"message":"Invalid from address","field":"from"}]}"#,
-                        0,
-                    ),
-                    message_id: None,
-                    duration_ms: 10,
-                };
-                plan.bodies.len()
-            ]),
-            Step::DeadLetter(bodies) => {
-                letters = bodies.clone();
-                Event::DeadLettered(bodies.iter().map(|_| Ok(())).collect())
-            }
-            Step::Settle(settlement) => break settlement,
-        };
-    };
+    let batch = Batch::new(inbound, &config, 7);
+    // SendGrid refuses it for good: a 400 is not retried.
+    let (settlement, letters) = run_to_settlement(batch, &mut world, |_, _| SendAnswer {
+        result: SendResult::from_response(
+            400,
+            None,
+            None,
+            r#"{"errors":[{"message":"Invalid from address","field":"from"}]}"#,
+            0,
+        ),
+        message_id: None,
+        duration_ms: 10,
+    });
     assert_eq!(settlement.actions, vec![Action::Ack]);
     assert_eq!(letters.len(), 1);
     let letter: Value = serde_json::from_str(&letters[0]).unwrap();
@@ -989,16 +988,7 @@ fn a_forwarded_delivery_is_dead_lettered_as_the_message_it_was_read_into() {
 
 #[test]
 fn a_forwarded_delivery_dead_lettered_for_missing_settings_carries_its_booking() {
-    let sample = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../samples/booking-created.json"
-    );
-    let delivery: Value = serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
-    let forwarded = shared::contract::forward::write(
-        "2026-12-02T10:00:00.000Z",
-        &serde_json::to_string(&delivery).unwrap(),
-    );
-    let expected = shared::contract::decode::decode_message_str(&forwarded).unwrap();
+    let (_, forwarded, expected) = forwarded_sample();
     // No SendGrid key: a configuration error, dead-lettered once its retries are spent.
     let config: Config = Settings::from_lookup(|name| match name {
         "EMAIL_FROM" => Some("Bookings <bookings@example.com>".into()),
