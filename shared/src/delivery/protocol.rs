@@ -657,10 +657,13 @@ impl<'a> Batch<'a> {
                 let decoded;
                 let body = match &item.original {
                     Original::Body(body) => body,
+                    // `admit` keeps the message of every item whose original is `Decoded`.
                     Original::Decoded => {
-                        let message = item.message.as_ref().expect("a decoded original");
-                        decoded = serde_json::to_value(message).unwrap_or_default();
-                        &decoded
+                        decoded = item.message.as_ref().map(serde_json::to_value);
+                        decoded
+                            .as_ref()
+                            .and_then(|v| v.as_ref().ok())
+                            .unwrap_or(&Value::Null)
                     }
                 };
                 DeadLetter::new(body, reason, item.status, item.attempts, &iso).to_json()
