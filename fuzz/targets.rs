@@ -174,9 +174,9 @@ fn check_queued(message: &BookingMessage) {
 /// consumer can read, the email and the SendGrid request.
 pub fn decode_render(data: &[u8]) {
     let text = std::str::from_utf8(data).ok();
-    if let Some(read) = text.and_then(forward::read_written) {
+    if let Some((text, read)) = text.and_then(|t| Some((t, forward::read_written(t)?))) {
         // The written form's reader answers only what the general reader would.
-        let general = decode_message(&Value::String(text.unwrap_or_default().into()));
+        let general = decode_message(&Value::String(text.into()));
         assert_eq!(read, general, "the written form's reader and the general one");
     }
     let from_text = text.map(decode_message_str);

@@ -266,19 +266,17 @@ impl<'a> Batch<'a> {
     fn admit(&mut self, inbound: Inbound) {
         let attempts = inbound.attempts.max(1);
         let mut line = LogLine::new(Level::Info, "message").with("attempt", attempts);
-        let (mut original, decoded) = read_body(inbound.body);
+        let (original, decoded) = read_body(inbound.body);
         let (message, fate) = match (self.config, decoded) {
+            // Decided at once, but its message kept: a dead letter of a forwarded delivery
+            // carries it.
             (Err(misconfigured), decoded) => {
-                if let (Original::Decoded, Ok(message)) = (&original, &decoded) {
-                    // Not kept as the item's message: its dead letter carries it.
-                    original = Original::Body(serde_json::to_value(message).unwrap_or_default());
-                }
                 let decision = policy::decide_misconfigured(
                     &misconfigured.summary(),
                     attempts,
                     &misconfigured.retry,
                 );
-                (None, Fate::Decided(decision))
+                (decoded.ok(), Fate::Decided(decision))
             }
             (Ok(_), Err(reason)) => {
                 line.set("undecodable", reason.code());
@@ -657,13 +655,13 @@ impl<'a> Batch<'a> {
                 let decoded;
                 let body = match &item.original {
                     Original::Body(body) => body,
-                    // `admit` keeps the message of every item whose original is `Decoded`.
+                    // `admit` keeps every message it read.
                     Original::Decoded => {
-                        decoded = item.message.as_ref().map(serde_json::to_value);
-                        decoded
+                        decoded = item
+                            .message
                             .as_ref()
-                            .and_then(|v| v.as_ref().ok())
-                            .unwrap_or(&Value::Null)
+                            .and_then(|m| serde_json::to_value(m).ok());
+                        decoded.as_ref().unwrap_or(&Value::Null)
                     }
                 };
                 DeadLetter::new(body, reason, item.status, item.attempts, &iso).to_json()
