@@ -1,69 +1,40 @@
 //! The HTTP calls of a send step: `POST {SENDGRID_API_BASE}/v3/mail/send` for each request body,
-//! at most `max_in_flight` at once, each raced against the timeout. Reports SendGrid's answers;
+//! at most `max_in_flight` at once, each within the timeout. Reports SendGrid's answers;
 //! `shared` reads them.
+//!
+//! It calls the runtime's `fetch` directly: workers-rs would build the request twice, read the
+//! answer's `cf` object, and read a body through a stream reader, whose release alone costs more
+//! than the rest of the call (docs/PERFORMANCE.md).
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use shared::delivery::protocol::{SendAnswer, SendPlan};
 use shared::delivery::sendgrid::SendResult;
-use worker::js_sys::{Date as JsDate, Uint8Array};
-use worker::wasm_bindgen::JsValue;
-use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+use worker::js_sys::{self, Date as JsDate, Promise, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys::{
+    AbortSignal, Headers, RequestInit, RequestRedirect, Response, WorkerGlobalScope,
 };
 
 /// Sends every body of the plan; the answers in the plan's order.
 pub async fn send_all(plan: &SendPlan, api_key: &str) -> Vec<SendAnswer> {
+    let authorization = format!("Bearer {api_key}");
     futures_util::stream::iter(plan.bodies.iter())
-        .map(|body| mail_send(plan, api_key, body))
+        .map(|body| mail_send(plan, &authorization, body))
         .buffered(plan.max_in_flight.max(1))
         .collect()
         .await
 }
 
 /// One request. A redirect is not followed (it means `SENDGRID_API_BASE` is wrong); no answer
-/// within the timeout aborts the request.
-async fn mail_send(plan: &SendPlan, api_key: &str, body: &str) -> SendAnswer {
-    let controller = AbortController::default();
-    let signal = controller.signal();
+/// within the timeout (the body's reading included) aborts the request.
+async fn mail_send(plan: &SendPlan, authorization: &str, body: &str) -> SendAnswer {
     let started = JsDate::now();
-    let attempt = async move {
-        let headers = Headers::new();
-        headers.set("Authorization", &format!("Bearer {api_key}"))?;
-        headers.set("Content-Type", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_redirect(RequestRedirect::Manual)
-            .with_body(Some(bytes(body)));
-        let request = Request::new_with_init(&plan.url, &init)?;
-        let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
-        let header = |name: &str| response.headers().get(name).ok().flatten();
-        let (retry_after, reset) = (header("Retry-After"), header("X-RateLimit-Reset"));
-        let message_id = header("X-Message-ID");
-        let status = response.status_code();
-        // An accepted send has an empty body; an error's body says why.
-        let text = response.text().await.unwrap_or_default();
-        let result = SendResult::from_response(
-            status,
-            retry_after.as_deref(),
-            reset.as_deref(),
-            &text,
-            crate::now_unix(),
-        );
-        Ok::<_, worker::Error>((result, message_id))
-    };
-    let timeout = Delay::from(Duration::from_millis(u64::from(plan.timeout_ms)));
-    let (result, message_id) = match select(Box::pin(attempt), timeout).await {
-        Either::Left((Ok(answer), _)) => answer,
-        Either::Left((Err(e), _)) => (SendResult::NetworkError(e.to_string()), None),
-        Either::Right((_, pending)) => {
-            drop(pending);
-            controller.abort();
-            (SendResult::Timeout, None)
-        }
+    let deadline = AbortSignal::timeout_with_u32(plan.timeout_ms);
+    let (result, message_id) = match answer(plan, authorization, body, &deadline).await {
+        Ok(answer) => answer,
+        Err(_) if deadline.aborted() => (SendResult::Timeout, None),
+        Err(e) => (SendResult::NetworkError(describe(&e)), None),
     };
     SendAnswer {
         result,
@@ -72,8 +43,60 @@ async fn mail_send(plan: &SendPlan, api_key: &str, body: &str) -> SendAnswer {
     }
 }
 
-/// The body as bytes, copied once: as a string it would be decoded from UTF-8 into a UTF-16 JS
-/// string and encoded back by `fetch`, two passes over ~20 KB per email (`docs/PERFORMANCE.md`).
-fn bytes(body: &str) -> JsValue {
-    Uint8Array::from(body.as_bytes()).into()
+async fn answer(
+    plan: &SendPlan,
+    authorization: &str,
+    body: &str,
+    deadline: &AbortSignal,
+) -> Result<(SendResult, Option<String>), JsValue> {
+    let headers = Headers::new()?;
+    headers.set("Authorization", authorization)?;
+    headers.set("Content-Type", "application/json")?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_redirect(RequestRedirect::Manual);
+    init.set_signal(Some(deadline));
+    // Bytes, copied once: a string would be decoded from UTF-8 into a UTF-16 JS string and
+    // encoded back by `fetch`, two passes over ~20 KB per email.
+    init.set_body(&Uint8Array::from(body.as_bytes()));
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: Response = settled(global.fetch_with_str_and_init(&plan.url, &init))
+        .await?
+        .unchecked_into();
+    let status = response.status();
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    let message_id = header("X-Message-ID");
+    if SendResult::is_accepted(status) {
+        // The body is empty; reading it to its end lets the connection be reused.
+        settled(response.array_buffer()?).await?;
+        let result = SendResult::from_response(status, None, None, "", crate::now_unix());
+        return Ok((result, message_id));
+    }
+    // A refusal's headers and body say when to retry and why.
+    let (retry_after, reset) = (header("Retry-After"), header("X-RateLimit-Reset"));
+    let text = settled(response.text()?)
+        .await?
+        .as_string()
+        .unwrap_or_default();
+    let result = SendResult::from_response(
+        status,
+        retry_after.as_deref(),
+        reset.as_deref(),
+        &text,
+        crate::now_unix(),
+    );
+    Ok((result, message_id))
+}
+
+async fn settled(promise: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(promise).await
+}
+
+/// An error's text for the log: its message when it is an `Error`, else its string form.
+fn describe(error: &JsValue) -> String {
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(e) => String::from(e.to_string()),
+        None => format!("{error:?}"),
+    }
 }

@@ -405,6 +405,12 @@ pub enum SendResult {
 }
 
 impl SendResult {
+    /// Whether SendGrid took the email (2xx). Its body and retry headers say nothing then, and
+    /// the consumer does not read them.
+    pub fn is_accepted(status: u16) -> bool {
+        (200..300).contains(&status)
+    }
+
     /// Reads an answer: `retry_after` and `rate_limit_reset` are the raw header values, `body` the
     /// response body (empty on success), `now_unix` the current time (for an HTTP-date
     /// `Retry-After`).
@@ -415,7 +421,7 @@ impl SendResult {
         body: &str,
         now_unix: u64,
     ) -> SendResult {
-        let error_summary = if (200..300).contains(&status) {
+        let error_summary = if SendResult::is_accepted(status) {
             None
         } else {
             summarize_error_body(body)
