@@ -64,29 +64,35 @@ async fn answer(
     let response: Response = settled(global.fetch_with_str_and_init(&plan.url, &init))
         .await?
         .unchecked_into();
+    // From here the answer is SendGrid's, told by its status: a body that breaks off (or runs
+    // past the timeout) changes nothing, least of all an accepted send into an unknown one.
     let status = response.status();
     let header = |name: &str| response.headers().get(name).ok().flatten();
     let message_id = header("X-Message-ID");
     if SendResult::is_accepted(status) {
         // The body is empty; reading it to its end lets the connection be reused.
-        settled(response.array_buffer()?).await?;
+        read_to_end(response.array_buffer()).await;
         let result = SendResult::from_response(status, None, None, "", crate::now_unix());
         return Ok((result, message_id));
     }
     // A refusal's headers and body say when to retry and why.
     let (retry_after, reset) = (header("Retry-After"), header("X-RateLimit-Reset"));
-    let text = settled(response.text()?)
-        .await?
-        .as_string()
-        .unwrap_or_default();
+    let text = read_to_end(response.text())
+        .await
+        .and_then(|text| text.as_string());
     let result = SendResult::from_response(
         status,
         retry_after.as_deref(),
         reset.as_deref(),
-        &text,
+        text.as_deref().unwrap_or_default(),
         crate::now_unix(),
     );
     Ok((result, message_id))
+}
+
+/// A body read to its end, or `None` if it could not be.
+async fn read_to_end(read: Result<Promise, JsValue>) -> Option<JsValue> {
+    settled(read.ok()?).await.ok()
 }
 
 async fn settled(promise: Promise) -> Result<JsValue, JsValue> {
