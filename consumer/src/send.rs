@@ -9,6 +9,7 @@
 use futures_util::StreamExt;
 use shared::delivery::protocol::{SendAnswer, SendPlan};
 use shared::delivery::sendgrid::SendResult;
+use shell::error::describe;
 use worker::js_sys::{self, Date as JsDate, Promise, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -34,7 +35,7 @@ async fn mail_send(plan: &SendPlan, authorization: &str, body: &str) -> SendAnsw
     let (result, message_id) = match answer(plan, authorization, body, &deadline).await {
         Ok(answer) => answer,
         Err(_) if deadline.aborted() => (SendResult::Timeout, None),
-        Err(e) => (SendResult::NetworkError(describe(&e)), None),
+        Err(e) => (SendResult::NetworkError(describe(&e.into())), None),
     };
     SendAnswer {
         result,
@@ -97,12 +98,4 @@ async fn read_to_end(read: Result<Promise, JsValue>) -> Option<JsValue> {
 
 async fn settled(promise: Promise) -> Result<JsValue, JsValue> {
     JsFuture::from(promise).await
-}
-
-/// An error's text for the log: its message when it is an `Error`, else its string form.
-fn describe(error: &JsValue) -> String {
-    match error.dyn_ref::<js_sys::Error>() {
-        Some(e) => String::from(e.to_string()),
-        None => format!("{error:?}"),
-    }
 }

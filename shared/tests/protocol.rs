@@ -837,8 +837,6 @@ fn seeded_random_faults_never_break_an_invariant() {
     }
 }
 
-/// A body the consumer cannot read still reaches the dead-letter queue whole: raw bytes as
-/// base64, an unreadable one with the runtime's error; the good message beside them is sent.
 /// Runs `batch` against the world's ledger, `send` answering each email, every dead letter
 /// written; the settlement and the dead letters.
 fn run_to_settlement(
@@ -863,6 +861,8 @@ fn run_to_settlement(
     }
 }
 
+/// A body the consumer cannot read still reaches the dead-letter queue whole: raw bytes as
+/// base64, an unreadable one with the runtime's error; the good message beside them is sent.
 #[test]
 fn unreadable_bodies_are_dead_lettered_with_what_there_was() {
     let mut world = World::new(UnknownOutcomePolicy::Retry, Faults::none(), 1);
