@@ -295,7 +295,7 @@ fn write_mailbox(out: &mut String, m: &Mailbox) {
 /// `s` as a JSON string, escaped byte for byte as serde_json escapes it: `"` and `\`, the short
 /// forms `\b \t \n \f \r`, other control characters below U+0020 as `\u00xx` (lowercase hex);
 /// everything else (U+007F and all non-ASCII included) as it is.
-fn json_string(out: &mut String, s: &str) {
+pub(crate) fn json_string(out: &mut String, s: &str) {
     out.push('"');
     // Clean text between escapes is copied in one piece, and sixteen bytes are tested at a time:
     // the parts are kilobytes of text with an escape every few dozen bytes (line breaks, HTML
