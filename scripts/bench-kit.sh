@@ -125,9 +125,15 @@ SH
   load() {
     if [ "$pipeline" = 1 ]; then
       # Unique bookings (a new uid each, so the ledger cannot skip one), every one emailed.
-      python3 "$root/scripts/bench-bookings.py" "http://127.0.0.1:${port[$1]}/api/calcom-webhook" \
-        "http://127.0.0.1:$sink_port/stats" "$secret" "$body" "$2" 4 "i$(date +%s%N)$1-" >&2 && echo 1 || echo 0
+      local said
+      said=$(python3 "$root/scripts/bench-bookings.py" "http://127.0.0.1:${port[$1]}/api/calcom-webhook" \
+        "http://127.0.0.1:$sink_port/stats" "$secret" "$body" "$2" 4 "i$(date +%s%N)$1-") || { echo 0; return; }
+      echo "$said" >&2
       sleep 10 # the consumers' last ledger records and acks, after the last email
+      # wrangler's "Your worker restarted mid-request" came with every far-off round seen (5.8,
+      # 6.8 and 7.8 M per booking against 4.7 M): a cold isolate's interpreter and compiling, and
+      # the C++ heap's sweeping, inside the window. Such a round is set aside and run again.
+      [[ "$said" == *"(0 sent again"* ]] && echo 1 || echo restarted
       return
     fi
     oha -n "$2" -c 4 -m POST -H "X-Cal-Signature-256: $sig" -T application/json -D "$body" \
@@ -137,15 +143,20 @@ SH
   order="$pairs"
   for round in $(seq 1 "$rounds"); do
     for name in $order; do
-      pg=$(bash "$kit/run-pair.sh" start "icount-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
-      pid=$(pgrep -g "$pg" -f valgrind | head -1)
-      load "$name" "$warmup" >/dev/null
-      callgrind_control -z "$pid" >/dev/null 2>&1 && callgrind_control -i on "$pid" >/dev/null 2>&1
-      ok=$(load "$name" "$counted")
-      callgrind_control -i off "$pid" >/dev/null 2>&1 && callgrind_control -d "$pid" >/dev/null 2>&1
-      bash "$kit/run-pair.sh" stop "icount-$name"
-      out=$(ls -t "$scratch/callgrind/out.$pid".* | head -1)
-      [ "$ok" = 1 ] || { echo "round $round $name: not every request got 202" >&2; exit 1; }
+      for attempt in 1 2 3; do
+        pg=$(bash "$kit/run-pair.sh" start "icount-$name" "${dir[$name]}" "${port[$name]}" -- --log-level warn)
+        pid=$(pgrep -g "$pg" -f valgrind | head -1)
+        load "$name" "$warmup" >/dev/null
+        callgrind_control -z "$pid" >/dev/null 2>&1 && callgrind_control -i on "$pid" >/dev/null 2>&1
+        ok=$(load "$name" "$counted")
+        callgrind_control -i off "$pid" >/dev/null 2>&1 && callgrind_control -d "$pid" >/dev/null 2>&1
+        bash "$kit/run-pair.sh" stop "icount-$name"
+        out=$(ls -t "$scratch/callgrind/out.$pid".* | head -1)
+        [ "$ok" = restarted ] && [ "$attempt" -lt 3 ] || break
+        echo "round $round $name: set aside (wrangler's proxy said the worker restarted mid-request)"
+      done
+      [ "$ok" = restarted ] && echo "round $round $name: the worker restarted in three tries; this round's figure includes it"
+      [ "$ok" != 0 ] || { echo "round $round $name: not every request got 202" >&2; exit 1; }
       total=$(awk '/^totals:/ { print $2 }' "$out")
       # wrangler dev's inspector reports each subrequest to DevTools when its Network domain is
       # on, which it is in some runs and not others (about 0.4 M instructions per booking);

