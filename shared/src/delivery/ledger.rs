@@ -20,6 +20,8 @@
 //!    nothing was sent; `dead` when the message is dead-lettered; `unknown` after a timeout or a
 //!    dropped connection. All but `sent` apply only while our claim holds.
 
+use std::fmt::Write;
+
 use serde::Deserialize;
 
 use crate::delivery::sendgrid::json_string;
@@ -225,20 +227,14 @@ pub fn claim_call(
     lease_until_ms: i64,
     policy: UnknownOutcomePolicy,
 ) -> LedgerCall {
-    let rows = json_array(keys, |row, k| {
-        row.string("key", k.key);
-        row.string("trigger", k.trigger);
-        row.string("uid", k.booking_uid);
+    let rows = json_array(keys, |out, k| {
+        json_object(out, |row| {
+            row.string("key", k.key);
+            row.string("trigger", k.trigger);
+            row.string("uid", k.booking_uid);
+        })
     });
-    let mut key_list = String::with_capacity(keys.len() * (KEY_TEXT_LEN + 1) + 2);
-    key_list.push('[');
-    for (i, k) in keys.iter().enumerate() {
-        if i > 0 {
-            key_list.push(',');
-        }
-        json_string(&mut key_list, k.key);
-    }
-    key_list.push(']');
+    let key_list = json_array(keys, |out, k| json_string(out, k.key));
     LedgerCall {
         statements: vec![
             Statement {
@@ -262,16 +258,18 @@ pub fn claim_call(
 
 /// One call that records `records`.
 pub fn record_call(records: &[Record], claim_id: &str, now_ms: i64) -> LedgerCall {
-    let rows = json_array(records, |row, r| {
-        row.string("key", &r.key);
-        row.string("state", r.state.as_str());
-        row.number("status", r.status);
-        let note = r
-            .note
-            .as_deref()
-            .map(|n| truncate_bytes(n, MAX_NOTE_BYTES).0);
-        row.string_or_null("note", note.as_deref());
-        row.string_or_null("message_id", r.message_id.as_deref());
+    let rows = json_array(records, |out, r| {
+        json_object(out, |row| {
+            row.string("key", &r.key);
+            row.string("state", r.state.as_str());
+            row.number("status", r.status);
+            let note = r
+                .note
+                .as_deref()
+                .map(|n| truncate_bytes(n, MAX_NOTE_BYTES).0);
+            row.string_or_null("note", note.as_deref());
+            row.string_or_null("message_id", r.message_id.as_deref());
+        })
     });
     LedgerCall {
         statements: vec![Statement {
@@ -286,33 +284,30 @@ pub fn record_call(records: &[Record], claim_id: &str, now_ms: i64) -> LedgerCal
     }
 }
 
-/// A key's length in a JSON string, quotes included: room to reserve for a list of keys.
-const KEY_TEXT_LEN: usize = crate::contract::message::KEY_LEN + 2;
-
-/// The batch's rows as one JSON array of objects, the ledger's `json_each` parameter, written
-/// directly: a `serde_json::Value` per row, then serialized, was 3 % of the consumer's core.
-fn json_array<T>(items: &[T], mut write: impl FnMut(&mut JsonObject<'_>, &T)) -> String {
+/// A JSON array of `items`, each written by `write`: the ledger's `json_each` parameters,
+/// written directly (a `serde_json::Value` per row, then serialized, was 3 % of the consumer's
+/// core).
+fn json_array<T>(items: &[T], mut write: impl FnMut(&mut String, &T)) -> String {
     let mut out = String::with_capacity(2 + items.len() * 160);
     out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push('{');
-        write(
-            &mut JsonObject {
-                out: &mut out,
-                empty: true,
-            },
-            item,
-        );
-        out.push('}');
+        write(&mut out, item);
     }
     out.push(']');
     out
 }
 
-/// The fields of one object of [`json_array`]; names are the SQL's own literals, never escaped.
+/// One JSON object, its fields written by `write`.
+fn json_object(out: &mut String, write: impl FnOnce(&mut JsonObject<'_>)) {
+    out.push('{');
+    write(&mut JsonObject { out, empty: true });
+    out.push('}');
+}
+
+/// The fields of one object of [`json_object`]; names are the SQL's own literals, never escaped.
 struct JsonObject<'a> {
     out: &'a mut String,
     empty: bool,
@@ -345,7 +340,8 @@ impl JsonObject<'_> {
         match value {
             Some(value) => {
                 self.name(name);
-                self.out.push_str(&value.to_string());
+                // Writing to a String cannot fail.
+                let _ = write!(self.out, "{value}");
             }
             None => self.null(name),
         }
