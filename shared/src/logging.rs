@@ -126,27 +126,27 @@ impl LogLine {
 
     /// The JSON text, with `level` and `worker` added: one object, its names in order.
     pub fn render(&self, worker: &str) -> String {
-        let level = Value::from(self.level.as_str());
-        let worker = Value::from(worker);
-        let mut fields: Vec<(&str, &Value)> = self
-            .fields
-            .iter()
-            .filter(|(name, _)| !matches!(*name, "level" | "worker"))
-            .map(|(name, value)| (*name, value))
-            .chain([("level", &level), ("worker", &worker)])
-            .collect();
-        fields.sort_by_key(|(name, _)| *name);
+        let (level, worker) = (Value::from(self.level.as_str()), Value::from(worker));
+        let mut added = [("level", &level), ("worker", &worker)]
+            .into_iter()
+            .peekable();
         let mut out = Vec::with_capacity(256);
-        out.push(b'{');
-        for (i, (name, value)) in fields.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
+        let mut write = |name: &str, value: &Value| {
+            out.push(if out.is_empty() { b'{' } else { b',' });
             // Writing into a `Vec` cannot fail.
             let _ = serde_json::to_writer(&mut out, name);
             out.push(b':');
             let _ = serde_json::to_writer(&mut out, value);
+        };
+        for (name, value) in &self.fields {
+            while let Some((added_name, added_value)) = added.next_if(|(n, _)| n <= name) {
+                write(added_name, added_value);
+            }
+            if !matches!(*name, "level" | "worker") {
+                write(name, value);
+            }
         }
+        added.for_each(|(name, value)| write(name, value));
         out.push(b'}');
         // serde_json writes UTF-8.
         String::from_utf8(out).unwrap_or_default()
