@@ -6,13 +6,11 @@
 //! crate runs the D1 calls, the HTTP requests and the queue calls it asks for, and feeds the
 //! answers back. The loop in [`queue`] holds no decision.
 
-mod digest;
 mod ledger;
 mod log;
 mod queue_message;
 mod send;
 
-use shared::contract::calcom::envelope::Keying;
 use shared::delivery::protocol::{Action, Background, Batch, Event, Settlement, Step};
 use shared::delivery::settings::Settings;
 use shared::logging::{Level, LOG_LEVEL_ENV};
@@ -59,11 +57,10 @@ pub async fn queue(
     let api_key = config.as_ref().map_or("", |s| s.api_key.as_str());
     let db = env.d1(ledger::BINDING).ok();
 
-    let mut batch = Batch::keyed(inbound, &config, random_seed(), Keying::Later);
+    let mut batch = Batch::new(inbound, &config, random_seed());
     let mut event = Event::Start;
     let settlement = loop {
         event = match batch.advance(event, now_ms()) {
-            Step::Digest(inputs) => Event::Digested(digest::sha256_all(&inputs).await),
             Step::Ledger(calls) => Event::Ledger(ledger::run_all(db.as_ref(), &calls).await),
             Step::Send(plan) => Event::Sent(send::send_all(&plan, api_key).await),
             Step::DeadLetter(letters) => Event::DeadLettered(dead_letters(&env, &letters).await),

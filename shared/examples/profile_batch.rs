@@ -4,7 +4,6 @@
 //! [SAMPLE] [BATCHES]`, then `callgrind_annotate`; per message, (BATCHES = 11 − BATCHES = 1) / 100
 //! with batches of 10. Instruction counts are repeatable on a busy machine, unlike time.
 
-use shared::contract::calcom::envelope::Keying;
 use shared::delivery::ledger::{LedgerAnswer, LedgerCall, LedgerRow, LedgerState, SqlValue};
 use shared::delivery::protocol::{Batch, Body, Event, Inbound, SendAnswer, Step};
 use shared::delivery::sendgrid::SendResult;
@@ -42,7 +41,7 @@ fn main() {
                 body: Body::Text(template.replace(UID, &format!("profile-{b:05}-{i}"))),
             })
             .collect();
-        emails += run(Batch::keyed(inbound, &settings, b as u64, Keying::Later));
+        emails += run(Batch::new(inbound, &settings, b as u64));
     }
     println!("{batches} batches of {BATCH} → {emails} emails");
 }
@@ -77,11 +76,6 @@ fn run(mut batch: Batch<'_>) -> usize {
             }
             Step::DeadLetter(_) => panic!("nothing is dead-lettered on the happy path"),
             Step::Settle(_) => return emails,
-            // The consumer's runtime hashes the keys (Web Crypto): not the core's work. A digest
-            // per message of the batch, each its own.
-            Step::Digest(inputs) => {
-                Event::Digested((0..inputs.len()).map(|i| Some([i as u8; 32])).collect())
-            }
         };
     }
 }

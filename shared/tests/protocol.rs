@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::types::Value as SqlParam;
 use serde_json::{json, Value};
-use shared::contract::calcom::envelope::Keying;
 use shared::delivery::ledger::{
     LedgerAnswer, LedgerCall, LedgerRow, SqlValue, UnknownOutcomePolicy,
 };
@@ -457,7 +456,6 @@ impl<'a> Run<'a> {
                 self.event = Some(Event::DeadLettered(answers));
             }
             Step::Settle(settlement) => self.settle(world, settlement),
-            Step::Digest(inputs) => self.event = Some(Event::Digested(sha256_all(&inputs))),
         }
     }
 
@@ -842,25 +840,14 @@ fn seeded_random_faults_never_break_an_invariant() {
 /// Runs `batch` against the world's ledger, `send` answering each email, every dead letter
 /// written; the settlement and the dead letters.
 fn run_to_settlement(
-    batch: Batch<'_>,
-    world: &mut World,
-    send: impl FnMut(&mut World, &str) -> SendAnswer,
-) -> (Settlement, Vec<String>) {
-    run_hashing_with(batch, world, sha256_all, send)
-}
-
-/// [`run_to_settlement`], `digests` answering each [`Step::Digest`].
-fn run_hashing_with(
     mut batch: Batch<'_>,
     world: &mut World,
-    digests: impl Fn(&[Vec<u8>]) -> Vec<Option<[u8; 32]>>,
     mut send: impl FnMut(&mut World, &str) -> SendAnswer,
 ) -> (Settlement, Vec<String>) {
     let mut event = Event::Start;
     let mut letters = Vec::new();
     loop {
         event = match batch.advance(event, world.now_ms) {
-            Step::Digest(inputs) => Event::Digested(digests(&inputs)),
             Step::Ledger(calls) => {
                 Event::Ledger(calls.iter().map(|c| world.ledger_call(c)).collect())
             }
@@ -872,73 +859,6 @@ fn run_hashing_with(
             Step::Settle(settlement) => return (settlement, letters),
         };
     }
-}
-
-/// What answers a [`Step::Digest`].
-type Digests<'a> = dyn Fn(&[Vec<u8>]) -> Vec<Option<[u8; 32]>> + 'a;
-
-/// SHA-256 of each input, as the consumer's Web Crypto answers a [`Step::Digest`].
-fn sha256_all(inputs: &[Vec<u8>]) -> Vec<Option<[u8; 32]>> {
-    use sha2::Digest;
-    inputs
-        .iter()
-        .map(|input| Some(sha2::Sha256::digest(input).into()))
-        .collect()
-}
-
-/// The consumer has its messages' keys hashed by the runtime (`Keying::Later`, Web Crypto): the
-/// batch asks for those digests first, then runs step for step as a batch that hashed them
-/// itself, repeats of one key included; a digest the shell could not give is hashed by the core.
-#[test]
-fn keys_hashed_by_the_shell_make_the_batch_one_that_hashed_them_itself() {
-    let (delivery, forwarded, expected) = forwarded_sample();
-    let mut other = delivery.clone();
-    other["payload"]["uid"] = "another-uid".into();
-    let other = shared::contract::forward::write(
-        "2026-12-02T10:00:00.000Z",
-        &serde_json::to_string(&other).unwrap(),
-    );
-    let inbound: Vec<Inbound> = [forwarded.clone(), other, forwarded, "not json".into()]
-        .into_iter()
-        .map(|text| Inbound {
-            attempts: 1,
-            body: Body::Text(text),
-        })
-        .collect();
-    let run = |keying, digests: &Digests<'_>| {
-        let mut world = World::new(UnknownOutcomePolicy::Retry, Faults::none(), 1);
-        let config = world.config.clone();
-        let batch = Batch::keyed(inbound.clone(), &config, 3, keying);
-        let (settlement, letters) = run_hashing_with(batch, &mut world, digests, |world, body| {
-            world.send(body, 1_000)
-        });
-        let lines: Vec<String> = settlement
-            .lines
-            .iter()
-            .map(|l| l.render("consumer"))
-            .collect();
-        (settlement.actions, lines, letters, world.emails)
-    };
-    let here = run(Keying::Here, &|_| {
-        panic!("a batch keyed here asks for no digest")
-    });
-    assert_eq!(here.3[&expected.key], 1, "the repeat rides on the first");
-    assert_eq!(here.3.len(), 2);
-    let asked = std::cell::Cell::new(0);
-    let later = run(Keying::Later, &|inputs| {
-        asked.set(inputs.len());
-        sha256_all(inputs)
-    });
-    assert_eq!(
-        asked.get(),
-        3,
-        "one input per message read from a forwarded delivery"
-    );
-    assert_eq!(later, here);
-    let none = run(Keying::Later, &|inputs| vec![None; inputs.len()]);
-    assert_eq!(none, here);
-    let short = run(Keying::Later, &|inputs| sha256_all(&inputs[..1]));
-    assert_eq!(short, here);
 }
 
 /// A body the consumer cannot read still reaches the dead-letter queue whole: raw bytes as

@@ -17,7 +17,7 @@
 
 use serde_json::Value;
 
-use crate::contract::calcom::envelope::{read_delivery, Delivery, ForQueue, Keying};
+use crate::contract::calcom::envelope::{parse_delivery, Delivery};
 use crate::contract::decode::UndecodableReason;
 use crate::contract::message::{BookingMessage, MAX_MESSAGE_BYTES};
 
@@ -107,28 +107,14 @@ pub fn is_well_formed(map: &serde_json::Map<String, Value>) -> bool {
 /// The booking message a `v: 2` message stands for, read as the producer reads a webhook body.
 pub fn read(map: &serde_json::Map<String, Value>) -> Result<BookingMessage, UndecodableReason> {
     let field = |name| map.get(name).and_then(Value::as_str).unwrap_or_default();
-    booking_of(
-        field("delivery").as_bytes(),
-        field("received_at"),
-        Keying::Here,
-    )
-    .map(|read| read.0)
+    booking_of(field("delivery").as_bytes(), field("received_at"))
 }
-
-/// A booking message read from a forwarded delivery, and with [`Keying::Later`] what its key
-/// hashes (the message's key is then empty).
-pub type Read = (BookingMessage, Option<Vec<u8>>);
 
 /// [`read`] of a message exactly as [`write`] wrote it, without a `serde_json::Value` in
 /// between; `None` for any other text (re-encoded, pasted, another version), which the general
 /// reader takes. On a real delivery it halves the consumer's reading of the envelope
 /// (docs/PERFORMANCE.md).
 pub fn read_written(text: &str) -> Option<Result<BookingMessage, UndecodableReason>> {
-    read_written_keyed(text, Keying::Here).map(|read| read.map(|read| read.0))
-}
-
-/// [`read_written`], its key hashed where `keying` says.
-pub fn read_written_keyed(text: &str, keying: Keying) -> Option<Result<Read, UndecodableReason>> {
     let rest = text.strip_prefix("{\"v\":2,\"received_at\":\"")?;
     let (received_at, rest) = rest.split_once('"')?;
     if received_at.is_empty() || received_at.contains('\\') {
@@ -139,7 +125,7 @@ pub fn read_written_keyed(text: &str, keying: Keying) -> Option<Result<Read, Und
     if delivery.is_empty() {
         return None;
     }
-    Some(booking_of(delivery.as_bytes(), received_at, keying))
+    Some(booking_of(delivery.as_bytes(), received_at))
 }
 
 /// The text of a JSON string's inside with [`push_json_string`]'s escapes; `None` for an
@@ -190,23 +176,12 @@ fn control(hex: &[u8]) -> Option<u8> {
     }
 }
 
-fn booking_of(
-    delivery: &[u8],
-    received_at: &str,
-    keying: Keying,
-) -> Result<Read, UndecodableReason> {
+fn booking_of(delivery: &[u8], received_at: &str) -> Result<BookingMessage, UndecodableReason> {
     let invalid = |detail: String| UndecodableReason::Invalid { detail };
-    let read = read_delivery(delivery, received_at, keying);
-    match read.map(
-        |ForQueue {
-             delivery,
-             key_input,
-             ..
-         }| (delivery, key_input),
-    ) {
-        Ok((Delivery::Booking(message), key_input)) => Ok((*message, key_input)),
-        Ok((Delivery::Ping, _)) => Err(invalid("the delivery is a ping, not a booking".to_owned())),
-        Ok((Delivery::Ignored { trigger }, _)) => Err(invalid(format!(
+    match parse_delivery(delivery, received_at) {
+        Ok(Delivery::Booking(message)) => Ok(*message),
+        Ok(Delivery::Ping) => Err(invalid("the delivery is a ping, not a booking".to_owned())),
+        Ok(Delivery::Ignored { trigger }) => Err(invalid(format!(
             "the delivery's trigger {trigger} is not one this consumer emails about"
         ))),
         Err(e) => Err(invalid(format!("the delivery: {}", e.message()))),

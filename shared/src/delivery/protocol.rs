@@ -7,7 +7,7 @@
 //! model of rustls' unbuffered API: the core returns a state, the caller does the I/O.
 //!
 //! ```text
-//! Start ─▶ [keys hashed by the shell] ─▶ claim (1 D1 call) ─▶ send (≤ 6 in flight) ─▶ record (1 D1 call) ─▶ dead letters ─▶ settle
+//! Start ─▶ claim (1 D1 call) ─▶ send (≤ 6 in flight) ─▶ record (1 D1 call) ─▶ dead letters ─▶ settle
 //!            │ failed: one call per message             │ failed: one call per message
 //!            │ timed out: not ours, retry later         │ timed out: accepted stays acked, record in the background
 //! ```
@@ -25,7 +25,6 @@
 
 use serde_json::Value;
 
-use crate::contract::calcom::envelope::{key_from_digest, key_of_input, Keying};
 use crate::contract::dead_letter::DeadLetter;
 use crate::contract::decode::{decode, Decoded, UndecodableReason};
 use crate::contract::forward;
@@ -77,9 +76,6 @@ pub enum Body {
 pub enum Event {
     /// Nothing yet: the first call.
     Start,
-    /// The SHA-256 digests of a [`Step::Digest`]'s inputs, in order; `None` (or a missing
-    /// answer) for one the shell could not compute, which is then hashed here.
-    Digested(Vec<Option<[u8; 32]>>),
     /// The answers to a [`Step::Ledger`], in order.
     Ledger(Vec<LedgerAnswer>),
     /// The answers to a [`Step::Send`], in order.
@@ -100,9 +96,6 @@ pub struct SendAnswer {
 /// What the shell does next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// Hash each input with SHA-256 and answer in order (a batch made with [`Keying::Later`]:
-    /// its messages' idempotency keys).
-    Digest(Vec<Vec<u8>>),
     /// Run each call (each one D1 round trip) and answer them in order.
     Ledger(Vec<LedgerCall>),
     /// Send each request body to `url`, at most `max_in_flight` at once, each within `timeout_ms`.
@@ -172,7 +165,6 @@ pub struct Batch<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Start,
-    Keying,
     Claiming { per_message: bool },
     Sending,
     Recording { per_message: bool },
@@ -188,8 +180,6 @@ struct Item {
     line: LogLine,
     fate: Fate,
     status: Option<u16>,
-    /// What its message's key hashes, while the shell hashes it ([`Keying::Later`]).
-    key_input: Option<Vec<u8>>,
 }
 
 /// A message's original, for its dead letter: made only when one is written, as most messages
@@ -220,20 +210,8 @@ enum Fate {
 }
 
 impl<'a> Batch<'a> {
-    /// `seed` is a random number (the claim id and every jitter come from it). Keys are hashed
-    /// here.
+    /// `seed` is a random number (the claim id and every jitter come from it).
     pub fn new(inbound: Vec<Inbound>, config: &'a Config, seed: u64) -> Batch<'a> {
-        Batch::keyed(inbound, config, seed, Keying::Here)
-    }
-
-    /// [`Batch::new`], with the messages' keys hashed where `keying` says: with
-    /// [`Keying::Later`] the first step is a [`Step::Digest`].
-    pub fn keyed(
-        inbound: Vec<Inbound>,
-        config: &'a Config,
-        seed: u64,
-        keying: Keying,
-    ) -> Batch<'a> {
         let mut rng = seed;
         let claim_id = format!("{:016x}", next_random(&mut rng));
         let mut batch = Batch {
@@ -249,7 +227,7 @@ impl<'a> Batch<'a> {
             records: Vec::new(),
         };
         for message in inbound {
-            batch.admit(message, keying);
+            batch.admit(message);
         }
         batch
     }
@@ -268,11 +246,7 @@ impl<'a> Batch<'a> {
             _ => Vec::new(),
         };
         match self.phase {
-            Phase::Start => self.start(),
-            Phase::Keying => match event {
-                Event::Digested(digests) => self.digested(digests),
-                _ => self.digested(Vec::new()),
-            },
+            Phase::Start => self.claim(),
             Phase::Claiming { per_message } => self.claimed(ledger(event), per_message),
             Phase::Sending => match event {
                 Event::Sent(answers) => self.sent(answers),
@@ -289,14 +263,10 @@ impl<'a> Batch<'a> {
 
     /// Reads one message into an item: decoded and open, a copy of an earlier key, or decided
     /// at once (settings incomplete, body undecodable).
-    fn admit(&mut self, inbound: Inbound, keying: Keying) {
+    fn admit(&mut self, inbound: Inbound) {
         let attempts = inbound.attempts.max(1);
         let mut line = LogLine::new(Level::Info, "message").with("attempt", attempts);
-        let (original, decoded) = read_body(inbound.body, keying);
-        let (decoded, key_input) = match decoded {
-            Ok((message, key_input)) => (Ok(message), key_input),
-            Err(reason) => (Err(reason), None),
-        };
+        let (original, decoded) = read_body(inbound.body);
         let (message, fate) = match (self.config, decoded) {
             // Decided at once, but its message kept: a dead letter of a forwarded delivery
             // carries it.
@@ -315,7 +285,13 @@ impl<'a> Batch<'a> {
             (Ok(_), Ok(message)) => {
                 line.set("trigger", message.trigger.as_str());
                 line.set("uid", message.booking.uid.as_str());
-                (Some(message), Fate::Open)
+                line.set("key", message.key.as_str());
+                let first = self
+                    .items
+                    .iter()
+                    .position(|item| item.message.as_ref().is_some_and(|m| m.key == message.key));
+                let fate = first.map_or(Fate::Open, Fate::SameKeyAs);
+                (Some(message), fate)
             }
         };
         self.items.push(Item {
@@ -325,71 +301,7 @@ impl<'a> Batch<'a> {
             line,
             fate,
             status: None,
-            key_input,
         });
-        if self
-            .items
-            .last()
-            .is_some_and(|item| item.key_input.is_none())
-        {
-            self.key_known(self.items.len() - 1);
-        }
-    }
-
-    /// Item `i`'s key is known: it goes in its line, and a message with the key of an earlier one
-    /// of the batch rides on that one.
-    fn key_known(&mut self, i: usize) {
-        let Some(key) = self.items[i].message.as_ref().map(|m| m.key.clone()) else {
-            return;
-        };
-        let item = &self.items[i];
-        if item.fate != Fate::Open || item.key_input.is_some() {
-            return;
-        }
-        let first = self.items[..i].iter().position(|other| {
-            other.key_input.is_none() && other.message.as_ref().is_some_and(|m| m.key == key)
-        });
-        let item = &mut self.items[i];
-        item.line.set("key", key);
-        if let Some(first) = first {
-            item.fate = Fate::SameKeyAs(first);
-        }
-    }
-
-    // ── Keys ──
-
-    /// The first step: the keys still to hash, or the claim.
-    fn start(&mut self) -> Step {
-        let inputs: Vec<Vec<u8>> = self
-            .items
-            .iter()
-            .filter_map(|item| item.key_input.clone())
-            .collect();
-        if inputs.is_empty() {
-            return self.claim();
-        }
-        self.phase = Phase::Keying;
-        Step::Digest(inputs)
-    }
-
-    /// Each hashed key into its message (one the shell could not hash is hashed here), then the
-    /// claim.
-    fn digested(&mut self, digests: Vec<Option<[u8; 32]>>) -> Step {
-        let mut digests = digests.into_iter();
-        for i in 0..self.items.len() {
-            let Some(input) = self.items[i].key_input.take() else {
-                continue;
-            };
-            let key = match digests.next().flatten() {
-                Some(digest) => key_from_digest(&digest),
-                None => key_of_input(&input),
-            };
-            if let Some(message) = self.items[i].message.as_mut() {
-                message.key = key;
-            }
-            self.key_known(i);
-        }
-        self.claim()
     }
 
     fn settings(&self) -> &'a Settings {
@@ -890,11 +802,11 @@ struct Counts {
 }
 
 /// What a dead letter of the body would carry, and the message in it.
-fn read_body(body: Body, keying: Keying) -> (Original, Result<forward::Read, UndecodableReason>) {
+fn read_body(body: Body) -> (Original, Result<BookingMessage, UndecodableReason>) {
     let value = match body {
         Body::Json(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        Body::Text(text) => match forward::read_written_keyed(&text, keying) {
-            Some(Ok(read)) => return (Original::Decoded, Ok(read)),
+        Body::Text(text) => match forward::read_written(&text) {
+            Some(Ok(message)) => return (Original::Decoded, Ok(message)),
             Some(Err(reason)) => return (Original::Body(Value::String(text)), Err(reason)),
             None => Value::String(text),
         },
@@ -916,15 +828,14 @@ fn read_body(body: Body, keying: Keying) -> (Original, Result<forward::Read, Und
             return (Original::Body(Value::Null), Err(reason));
         }
     };
-    // Other forms (a re-encoded or pasted message, a replayed dead letter) are rare: hashed here.
     match decode(&value) {
         Ok(Decoded {
             message,
             forwarded: true,
-        }) => (Original::Decoded, Ok((message, None))),
+        }) => (Original::Decoded, Ok(message)),
         decoded => (
             Original::Body(value),
-            decoded.map(|decoded| (decoded.message, None)),
+            decoded.map(|decoded| decoded.message),
         ),
     }
 }

@@ -158,19 +158,6 @@ pub struct ForQueue {
     /// A booking message's JSON as it goes on the queue: serialized once, while fitting it into
     /// [`MAX_MESSAGE_BYTES`].
     pub json: Option<String>,
-    /// With [`Keying::Later`], what a booking's key hashes (its message's key is then empty).
-    pub key_input: Option<Vec<u8>>,
-}
-
-/// Where a booking's idempotency key is hashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keying {
-    /// Here, with `sha2`.
-    Here,
-    /// By the caller, whose SHA-256 of [`ForQueue::key_input`] gives the key through
-    /// [`key_from_digest`]. The consumer hashes with Web Crypto: SHA-256 compiled to wasm costs
-    /// V8 about twice what the runtime's native code does (docs/PERFORMANCE.md).
-    Later,
 }
 
 /// Reads a verified body. `received_at` is the producer's clock (RFC 3339) for the message.
@@ -180,19 +167,9 @@ pub fn parse_delivery(body: &[u8], received_at: &str) -> Result<Delivery, BodyEr
 
 /// [`parse_delivery`], plus a booking message's JSON as it goes on the queue.
 pub fn parse_delivery_for_queue(body: &[u8], received_at: &str) -> Result<ForQueue, BodyError> {
-    read_delivery(body, received_at, Keying::Here)
-}
-
-/// [`parse_delivery_for_queue`], its key hashed where `keying` says.
-pub fn read_delivery(
-    body: &[u8],
-    received_at: &str,
-    keying: Keying,
-) -> Result<ForQueue, BodyError> {
     let answer = |delivery| ForQueue {
         delivery,
         json: None,
-        key_input: None,
     };
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let repaired = replace_lone_surrogates(text);
@@ -226,19 +203,12 @@ pub fn read_delivery(
     let uid = payload.uid().ok_or(BodyError::MissingUid {
         trigger: booking_trigger,
     })?;
-    let (key, key_input) = match keying {
-        Keying::Here => (payload_key(booking_trigger, payload.value()), None),
-        Keying::Later => (
-            String::new(),
-            Some(key_input(booking_trigger, payload.value())),
-        ),
-    };
+    let key = payload_key(booking_trigger, payload.value());
     let sent_at = envelope.created_at.as_ref().and_then(payload::text);
     let (message, json) = build_message(&payload, &uid, booking_trigger, key, received_at, sent_at);
     Ok(ForQueue {
         delivery: Delivery::Booking(Box::new(message)),
         json: Some(json),
-        key_input,
     })
 }
 
@@ -357,20 +327,10 @@ pub fn idempotency_key(trigger: BookingTrigger, raw_payload: &str) -> String {
 
 /// [`idempotency_key`] of a parsed payload, in its canonical form (see `Canonical`).
 pub fn payload_key(trigger: BookingTrigger, payload: &Json) -> String {
-    key_of_input(&key_input(trigger, payload))
-}
-
-/// What [`payload_key`] hashes.
-fn key_input(trigger: BookingTrigger, payload: &Json) -> Vec<u8> {
     // A real delivery's canonical form is 2-5 KB: one allocation, no regrowth.
     let mut bytes = Vec::with_capacity(8192);
     key_bytes(&mut bytes, trigger, payload);
-    bytes
-}
-
-/// The key of a [`ForQueue::key_input`], hashed here.
-pub fn key_of_input(input: &[u8]) -> String {
-    key_from_digest(&Sha256::digest(input))
+    key_from_digest(&Sha256::digest(&bytes))
 }
 
 /// What the key hashes, ahead of the payload: the key's version and the trigger.
@@ -380,9 +340,9 @@ fn key_prefix(out: &mut Vec<u8>, trigger: BookingTrigger) {
     out.push(b'\n');
 }
 
-/// Everything [`payload_key`] hashes, into `out`: written whole, then hashed in one pass (here,
-/// or by the consumer with Web Crypto: [`Keying::Later`]). A body is at most 256 KiB, and so is
-/// this.
+/// Everything [`payload_key`] hashes, into `out`: written whole, then hashed in one pass (not by
+/// Web Crypto: measured in workerd, the digest's promise and buffers cost more than SHA-256 in
+/// wasm, docs/PERFORMANCE.md). A body is at most 256 KiB, and so is this.
 fn key_bytes(out: &mut Vec<u8>, trigger: BookingTrigger, payload: &Json) {
     key_prefix(out, trigger);
     let mut canonical = Canonical {
@@ -394,7 +354,7 @@ fn key_bytes(out: &mut Vec<u8>, trigger: BookingTrigger, payload: &Json) {
 
 /// The key from the SHA-256 digest of its bytes: 128 bits, collision-free for any realistic
 /// volume, and short enough to read in logs.
-pub fn key_from_digest(digest: &[u8]) -> String {
+fn key_from_digest(digest: &[u8]) -> String {
     hex_lower(&digest[..16])
 }
 
