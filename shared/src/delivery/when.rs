@@ -78,15 +78,6 @@ fn lookup(name: &str) -> Option<TimeZone> {
     if found.is_some() {
         return found;
     }
-    load(name)
-}
-
-/// A zone not in the memo: read from the database and remembered. Kept out of [`lookup`], which
-/// V8 compiles again, optimized, once it is hot; this part (jiff's reading of a zone, most of
-/// the code) then stays cold (docs/PERFORMANCE.md, "Compiling in the window").
-#[cold]
-#[inline(never)]
-fn load(name: &str) -> Option<TimeZone> {
     let tz = jiff::tz::db().get(name).ok()?;
     ZONES.with(|zones| {
         let mut zones = zones.borrow_mut();
@@ -114,18 +105,13 @@ impl Zone {
         };
         match lookup(name) {
             Some(tz) => Zone { tz, unknown: None },
-            None => Zone::unknown(name),
-        }
-    }
-
-    /// UTC, for a name that is not a zone: every formatted time says so.
-    #[cold]
-    #[inline(never)]
-    fn unknown(name: &str) -> Zone {
-        let shown = truncate_bytes(&single_line(name), MAX_ZONE_NAME_BYTES).0;
-        Zone {
-            tz: TimeZone::UTC,
-            unknown: Some(shown),
+            None => {
+                let shown = truncate_bytes(&single_line(name), MAX_ZONE_NAME_BYTES).0;
+                Zone {
+                    tz: TimeZone::UTC,
+                    unknown: Some(shown),
+                }
+            }
         }
     }
 
