@@ -125,7 +125,7 @@ SH
   load() {
     if [ "$pipeline" = 1 ]; then
       # Unique bookings (a new uid each, so the ledger cannot skip one), every one emailed.
-      local said
+      local said status
       # Exit 3: the local queue stopped handing messages over (docs/PERFORMANCE.md); the round
       # is run again, like one with a refusal.
       said=$(python3 "$root/scripts/bench-bookings.py" "http://127.0.0.1:${port[$1]}/api/calcom-webhook" \

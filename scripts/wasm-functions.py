@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The largest function bodies of a wasm module, with their names: what V8 compiles again, with
-its optimizing tier, once a function is hot (docs/PERFORMANCE.md, "Compiling in the window").
+its optimizing tier, once a function is hot (docs/PERFORMANCE.md, "What V8 does with the wasm,
+by function").
 
   python3 scripts/wasm-functions.py WASM [N]
 
