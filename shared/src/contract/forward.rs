@@ -49,7 +49,10 @@ pub fn write(received_at: &str, body: &str) -> String {
 }
 
 /// `text` as a JSON string, escaped as serde_json escapes it. A JSON body has a quote every few
-/// bytes: runs between escapes are found with a table and copied whole.
+/// bytes: runs between escapes are found with a table and copied whole. The consumer's writer
+/// (`delivery::sendgrid::json_string`) tests sixteen bytes at a time, made for HTML and text with
+/// an escape every few dozen; on a Cal.com body it costs the producer 85 k instructions where
+/// this costs 72 k (natively, `PROFILE_FORM=forward profile_accept`), so each keeps its own.
 fn push_json_string(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = text.as_bytes();
